@@ -1,0 +1,1 @@
+//! Builds `bootstrap` and packages it as a reproducible Lambda zip.

@@ -1,0 +1,27 @@
+//! The description of one wish-list stack, as pure data.
+//!
+//! Everything `wishctl up`, `plan`, `down`, `outputs`, `dev` and `verify` need to know about a
+//! stack is derived here from a handful of inputs: the resource names (from `--stack`), the tags
+//! that mark ownership, the IAM documents, the route table and the JWT authorizer settings.
+//! This crate never calls an SDK and never touches the network; the reconciler (`provision`) and
+//! the local server (`devserver`) read from it instead of restating routes or names.
+
+mod arch;
+mod auth;
+mod error;
+mod iam;
+mod names;
+mod outputs;
+mod routes;
+mod spec;
+mod tags;
+
+pub use arch::Architecture;
+pub use auth::{AuthorizerSettings, Issuer, IDENTITY_SOURCE, MAX_AUDIENCES, MAX_SCOPES_PER_ROUTE};
+pub use error::SpecError;
+pub use iam::{access_policy, log_group_arn, table_arn, trust_policy, LAMBDA_SERVICE_PRINCIPAL};
+pub use names::{ResourceNames, StackName, DEFAULT_STACK, ROLE_PATH};
+pub use outputs::{invoke_url, StackOutputs};
+pub use routes::{Route, RouteAuth, ROUTES, SERVICE_PATH};
+pub use spec::{CorsSettings, FunctionSettings, StackSpec, DEFAULT_LOG_RETENTION_DAYS};
+pub use tags::{Tags, TAG_STACK};

@@ -1,0 +1,1 @@
+//! Test support shared by every crate: a moto server launcher, a Lambda Runtime API emulator, a latency proxy, a local OIDC issuer.

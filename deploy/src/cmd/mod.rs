@@ -1,0 +1,20 @@
+//! One module per command; each owns its flags (`*Args`) and its `run`.
+
+pub mod build;
+pub mod dev;
+pub mod down;
+pub mod outputs;
+pub mod plan;
+pub mod token;
+pub mod up;
+
+/// Progress and diagnostics go to stderr, so that stdout carries only results (`--output json`).
+/// `RUST_LOG` adjusts the level (default: warnings).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

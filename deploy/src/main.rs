@@ -1,0 +1,67 @@
+//! `wishctl`: the wish-list API of the Auth0 + API Gateway walkthrough, as code.
+//!
+//! A thin CLI: each command parses its flags into a stack description (`stack`) and hands it to
+//! the reconciler (`provision`), the local server (`devserver`) or the artifact builder.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// Deploy the wish-list HTTP API (DynamoDB, IAM, Lambda, API Gateway with a JWT authorizer),
+/// tear it down without a trace, or run it locally with the same authorizer rules.
+#[derive(Debug, Parser)]
+#[command(name = "wishctl", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create or update a stack so that it matches the flags.
+    Up(cmd::up::UpArgs),
+    /// Show what `up` would change, without changing anything.
+    Plan(cmd::plan::PlanArgs),
+    /// Remove everything a stack owns.
+    Down(cmd::down::DownArgs),
+    /// Print the outputs (URL, ids, names) of a deployed stack.
+    Outputs(cmd::outputs::OutputsArgs),
+    /// Serve the API on 127.0.0.1 with API Gateway's JWT authorizer rules enforced.
+    Dev(cmd::dev::DevArgs),
+    /// Print an access token signed by the local dev key, accepted by `wishctl dev`.
+    Token(cmd::token::TokenArgs),
+    /// Build the Lambda zip (bootstrap for arm64 or x86_64).
+    Build(cmd::build::BuildArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cmd::init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Up(args) => cmd::up::run(args).await,
+            Command::Plan(args) => cmd::plan::run(args).await,
+            Command::Down(args) => cmd::down::run(args).await,
+            Command::Outputs(args) => cmd::outputs::run(args).await,
+            Command::Dev(args) => cmd::dev::run(args).await,
+            Command::Token(args) => cmd::token::run(args).await,
+            Command::Build(args) => cmd::build::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
