@@ -1,5 +1,6 @@
 //! One module per command; each owns its flags (`*Args`) and its `run`.
 
+pub mod aws;
 pub mod build;
 pub mod dev;
 pub mod down;

@@ -1,0 +1,1 @@
+//! AWS connection flags shared by every command that talks to AWS.
