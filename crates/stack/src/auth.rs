@@ -165,8 +165,8 @@ mod tests {
             issuer.discovery_url(),
             "https://tenant.auth0.com/.well-known/openid-configuration"
         );
-        let no_slash = Issuer::parse("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc")
-            .unwrap();
+        let no_slash =
+            Issuer::parse("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc").unwrap();
         assert_eq!(
             no_slash.discovery_url(),
             "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc/.well-known/openid-configuration"
@@ -175,7 +175,13 @@ mod tests {
 
     #[test]
     fn deployed_issuers_must_be_https() {
-        for bad in ["http://tenant.auth0.com/", "tenant.auth0.com", "", "https://x/?a=b", "ftp://x/"] {
+        for bad in [
+            "http://tenant.auth0.com/",
+            "tenant.auth0.com",
+            "",
+            "https://x/?a=b",
+            "ftp://x/",
+        ] {
             assert!(Issuer::parse(bad).is_err(), "{bad:?}");
         }
     }

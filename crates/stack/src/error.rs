@@ -10,7 +10,10 @@ pub enum SpecError {
     #[error("invalid issuer {issuer:?}: {rule}")]
     Issuer { issuer: String, rule: &'static str },
     #[error("invalid audience {audience:?}: {rule}")]
-    Audience { audience: String, rule: &'static str },
+    Audience {
+        audience: String,
+        rule: &'static str,
+    },
     #[error("too many audiences: {count} given, an HTTP API JWT authorizer accepts at most {max}")]
     TooManyAudiences { count: usize, max: usize },
     #[error("invalid scope {scope:?}: {rule}")]
@@ -23,7 +26,9 @@ pub enum SpecError {
     Architecture { value: String },
     #[error("invalid memory size {mb} MB: Lambda accepts 128 to 10240 MB")]
     Memory { mb: u32 },
-    #[error("invalid timeout {seconds} s: an HTTP API integration times out after 30 s, use 1 to 30")]
+    #[error(
+        "invalid timeout {seconds} s: an HTTP API integration times out after 30 s, use 1 to 30"
+    )]
     Timeout { seconds: u32 },
     #[error("invalid log retention {days} days: CloudWatch accepts 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653")]
     LogRetention { days: i32 },

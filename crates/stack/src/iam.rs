@@ -56,7 +56,12 @@ mod tests {
     #[test]
     fn access_policy_names_exactly_one_table_and_one_log_group() {
         let table = table_arn("aws", "eu-west-1", "123456789012", "wishctl-a-items");
-        let logs = log_group_arn("aws", "eu-west-1", "123456789012", "/aws/lambda/wishctl-a-api");
+        let logs = log_group_arn(
+            "aws",
+            "eu-west-1",
+            "123456789012",
+            "/aws/lambda/wishctl-a-api",
+        );
         assert_eq!(
             logs,
             "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/wishctl-a-api:*"
@@ -67,6 +72,9 @@ mod tests {
         assert_eq!(statements[0]["Resource"], table);
         assert_eq!(statements[1]["Resource"], logs);
         let text = policy.to_string();
-        assert!(!text.contains("\"*\""), "no wildcard resource or action: {text}");
+        assert!(
+            !text.contains("\"*\""),
+            "no wildcard resource or action: {text}"
+        );
     }
 }

@@ -56,9 +56,18 @@ mod tests {
 
     #[test]
     fn get_is_open_and_post_is_guarded() {
-        assert_eq!(Route::find("GET", SERVICE_PATH).unwrap().auth, RouteAuth::None);
-        assert_eq!(Route::find("POST", SERVICE_PATH).unwrap().auth, RouteAuth::Jwt);
-        assert_eq!(Route::find("POST", SERVICE_PATH).unwrap().key(), "POST /wish-list-service");
+        assert_eq!(
+            Route::find("GET", SERVICE_PATH).unwrap().auth,
+            RouteAuth::None
+        );
+        assert_eq!(
+            Route::find("POST", SERVICE_PATH).unwrap().auth,
+            RouteAuth::Jwt
+        );
+        assert_eq!(
+            Route::find("POST", SERVICE_PATH).unwrap().key(),
+            "POST /wish-list-service"
+        );
         assert!(Route::find("DELETE", SERVICE_PATH).is_none());
         assert!(Route::find("GET", "/other").is_none());
     }

@@ -78,7 +78,9 @@ fn parse_tag(tag: &str) -> Result<(String, String), SpecError> {
         tag: tag.to_string(),
         rule,
     };
-    let (key, value) = tag.split_once('=').ok_or_else(|| err("expected KEY=VALUE"))?;
+    let (key, value) = tag
+        .split_once('=')
+        .ok_or_else(|| err("expected KEY=VALUE"))?;
     if key.is_empty() || key.chars().count() > 128 {
         return Err(err("the key must be 1 to 128 characters"));
     }
@@ -118,7 +120,13 @@ mod tests {
 
     #[test]
     fn rejects_malformed_and_reserved_tags() {
-        for bad in ["novalue", "=v", "aws:foo=1", "wishctl:stack=other", "a=b\u{7}"] {
+        for bad in [
+            "novalue",
+            "=v",
+            "aws:foo=1",
+            "wishctl:stack=other",
+            "a=b\u{7}",
+        ] {
             assert!(Tags::for_stack(&stack(), [bad]).is_err(), "{bad:?}");
         }
     }

@@ -205,7 +205,10 @@ mod tests {
     #[test]
     fn a_repeated_request_id_never_overwrites_an_item() {
         let store = MemoryStore::new();
-        assert_eq!(block_on(handle(&store, request("POST", r#"{"name":"a"}"#))).status, 201);
+        assert_eq!(
+            block_on(handle(&store, request("POST", r#"{"name":"a"}"#))).status,
+            201
+        );
         let second = block_on(handle(&store, request("POST", r#"{"name":"b"}"#)));
         assert_eq!(second.status, 409);
         let listed = body(&block_on(handle(&store, request("GET", ""))));
@@ -217,7 +220,10 @@ mod tests {
         let store = MemoryStore::new();
         let response = block_on(handle(&store, request("POST", r#"{"name":""}"#)));
         assert_eq!(response.status, 400);
-        assert_eq!(body(&response), json!({"message": "name must not be empty"}));
+        assert_eq!(
+            body(&response),
+            json!({"message": "name must not be empty"})
+        );
         let response = block_on(handle(&store, request("POST", "not json")));
         assert_eq!(response.status, 400);
         assert!(body(&response)["message"]
@@ -232,7 +238,10 @@ mod tests {
         let huge = format!(r#"{{"name":"{}"}}"#, "a".repeat(MAX_BODY_BYTES));
         let response = block_on(handle(&store, request("POST", &huge)));
         assert_eq!(response.status, 413);
-        assert!(body(&response)["message"].as_str().unwrap().contains("65536"));
+        assert!(body(&response)["message"]
+            .as_str()
+            .unwrap()
+            .contains("65536"));
     }
 
     #[test]
@@ -264,7 +273,11 @@ mod tests {
     #[test]
     fn items_are_listed_oldest_first() {
         let store = MemoryStore::new();
-        for (id, time) in [("b", "2026-01-02T00:00:00Z"), ("a", "2026-01-03T00:00:00Z"), ("c", "2026-01-01T00:00:00Z")] {
+        for (id, time) in [
+            ("b", "2026-01-02T00:00:00Z"),
+            ("a", "2026-01-03T00:00:00Z"),
+            ("c", "2026-01-01T00:00:00Z"),
+        ] {
             let mut post = request("POST", r#"{"name":"x"}"#);
             post.request_id = id.into();
             post.time = time.into();
@@ -319,7 +332,10 @@ mod tests {
         };
         let response = block_on(handle(&broken, request("POST", r#"{"name":"x"}"#)));
         assert_eq!(response.status, 502);
-        assert!(body(&response)["message"].as_str().unwrap().contains("adding an item"));
+        assert!(body(&response)["message"]
+            .as_str()
+            .unwrap()
+            .contains("adding an item"));
     }
 
     #[test]

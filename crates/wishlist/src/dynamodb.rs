@@ -1,12 +1,12 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::client::Waiters as _;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType,
 };
-use aws_sdk_dynamodb::client::Waiters as _;
 use aws_sdk_dynamodb::Client;
 
 use crate::{Item, Store, StoreError};
@@ -90,7 +90,9 @@ impl DynamoStore {
             .table_name(&self.table)
             .wait(std::time::Duration::from_secs(60))
             .await
-            .map_err(|e| StoreError::Unavailable(format!("waiting for table {}: {e}", self.table)))?;
+            .map_err(|e| {
+                StoreError::Unavailable(format!("waiting for table {}: {e}", self.table))
+            })?;
         Ok(true)
     }
 }
@@ -212,7 +214,7 @@ fn item_from_attributes(attributes: &HashMap<String, AttributeValue>) -> Option<
         attributes
             .get(key)
             .and_then(|v| v.as_s().ok())
-            .map(String::clone)
+            .cloned()
     };
     Some(Item {
         id: string("id")?,

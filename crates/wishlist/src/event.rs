@@ -219,7 +219,9 @@ mod tests {
 
     #[test]
     fn a_body_marked_base64_that_is_not_gets_400() {
-        let response = event("POST", Some("%%%"), true).to_api_request().unwrap_err();
+        let response = event("POST", Some("%%%"), true)
+            .to_api_request()
+            .unwrap_err();
         assert_eq!(response.status, 400);
     }
 }

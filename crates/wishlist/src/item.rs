@@ -71,8 +71,8 @@ impl NewItem {
             return Err(ValidationError::MissingBody);
         }
         let text = std::str::from_utf8(body).map_err(|_| ValidationError::NotUtf8)?;
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| ValidationError::InvalidJson(e.to_string()))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| ValidationError::InvalidJson(e.to_string()))?;
         let object = match value {
             Value::Object(object) => object,
             other => return Err(ValidationError::NotAnObject(json_type(&other))),
@@ -194,7 +194,10 @@ mod tests {
 
     #[test]
     fn invalid_json_is_refused() {
-        assert!(matches!(parse("{name:"), Err(ValidationError::InvalidJson(_))));
+        assert!(matches!(
+            parse("{name:"),
+            Err(ValidationError::InvalidJson(_))
+        ));
     }
 
     #[test]
@@ -208,16 +211,25 @@ mod tests {
     #[test]
     fn body_must_be_an_object() {
         assert_eq!(parse("[]"), Err(ValidationError::NotAnObject("an array")));
-        assert_eq!(parse("\"x\""), Err(ValidationError::NotAnObject("a string")));
+        assert_eq!(
+            parse("\"x\""),
+            Err(ValidationError::NotAnObject("a string"))
+        );
         assert_eq!(parse("null"), Err(ValidationError::NotAnObject("null")));
     }
 
     #[test]
     fn name_is_required_non_empty_string_within_200_chars() {
         assert_eq!(parse("{}"), Err(ValidationError::Missing("name")));
-        assert_eq!(parse(r#"{"name":null}"#), Err(ValidationError::Missing("name")));
+        assert_eq!(
+            parse(r#"{"name":null}"#),
+            Err(ValidationError::Missing("name"))
+        );
         assert_eq!(parse(r#"{"name":""}"#), Err(ValidationError::Empty("name")));
-        assert_eq!(parse(r#"{"name":"   "}"#), Err(ValidationError::Empty("name")));
+        assert_eq!(
+            parse(r#"{"name":"   "}"#),
+            Err(ValidationError::Empty("name"))
+        );
         assert_eq!(
             parse(r#"{"name":42}"#),
             Err(ValidationError::NotAString {
@@ -302,6 +314,9 @@ mod tests {
         let err = parse(r#"{"name":"x","url":"nope"}"#).unwrap_err();
         assert_eq!(err.to_string(), "url must be an absolute http or https URL");
         let err = parse(&format!(r#"{{"name":"{}"}}"#, "a".repeat(201))).unwrap_err();
-        assert_eq!(err.to_string(), "name must be at most 200 characters, got 201");
+        assert_eq!(
+            err.to_string(),
+            "name must be at most 200 characters, got 201"
+        );
     }
 }
