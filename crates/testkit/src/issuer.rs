@@ -1,1 +1,435 @@
-//! (in progress)
+//! A local OIDC issuer for tests: discovery and a JWKS on 127.0.0.1, RSA keys that can be added,
+//! published and rotated, a switch that makes discovery hang (to test fetch timeouts), and a
+//! token minter that signs whatever header and claims a test asks for, including tokens no real
+//! issuer would sign (`alg: none`, HS256 keyed with the public key, ES256).
+//!
+//! It signs with aws-lc-rs directly, never with the code under test, so that a bug in the
+//! authorizer's JWT handling cannot hide itself in the tokens the tests feed it.
+//!
+//! Routes: `GET /.well-known/openid-configuration`, `GET /.well-known/jwks.json`, and for driving
+//! it from another process (`test-issuer` binary): `POST /control/rotate`, `POST /control/hang`,
+//! `POST /control/unhang`, `POST /control/mint` (body: claims JSON; answers the token) and
+//! `GET /control/stats`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{self, KeyPair as _};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How a minted token is signed.
+#[derive(Debug, Clone)]
+pub enum Signing {
+    /// With the RSA key `kid` of this issuer and `alg` (RS256/384/512, PS256/384/512).
+    Rsa { kid: String, alg: String },
+    /// HMAC-SHA256 keyed with `secret` (e.g. the public key, for the key-confusion attack).
+    Hs256 { secret: Vec<u8> },
+    /// ECDSA P-256 with a throwaway key.
+    Es256,
+    /// No signature at all: `header.payload.` (as `alg: none` tokens are).
+    Unsigned,
+}
+
+struct IssuerKey {
+    kid: String,
+    pair: signature::RsaKeyPair,
+    published: bool,
+}
+
+struct State {
+    issuer: String,
+    jwks_url: String,
+    keys: Mutex<Vec<IssuerKey>>,
+    current: Mutex<String>,
+    hang: watch::Sender<bool>,
+    discovery_requests: AtomicUsize,
+    jwks_requests: AtomicUsize,
+    next_kid: AtomicUsize,
+}
+
+/// A running issuer; stops when dropped.
+pub struct TestIssuer {
+    addr: SocketAddr,
+    state: Arc<State>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for TestIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestIssuer")
+            .field("issuer", &self.state.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for TestIssuer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+type ServerError = Box<dyn std::error::Error + Send + Sync>;
+
+impl TestIssuer {
+    /// Starts on an ephemeral port of 127.0.0.1, with one published key. The issuer URL ends
+    /// with `/`, as Auth0's do.
+    pub async fn start() -> Result<Self, ServerError> {
+        Self::start_on(0).await
+    }
+
+    /// Starts on `port` of 127.0.0.1 (0: any free port).
+    pub async fn start_on(port: u16) -> Result<Self, ServerError> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let issuer = format!("http://{addr}/");
+        let (hang, _) = watch::channel(false);
+        let state = Arc::new(State {
+            jwks_url: format!("{issuer}.well-known/jwks.json"),
+            issuer,
+            keys: Mutex::new(Vec::new()),
+            current: Mutex::new(String::new()),
+            hang,
+            discovery_requests: AtomicUsize::new(0),
+            jwks_requests: AtomicUsize::new(0),
+            next_kid: AtomicUsize::new(1),
+        });
+        let issuer = TestIssuer {
+            addr,
+            state: Arc::clone(&state),
+            task: tokio::spawn(serve(listener, state)),
+        };
+        issuer.rotate()?;
+        Ok(issuer)
+    }
+
+    /// The issuer URL, e.g. `http://127.0.0.1:41234/`: the `iss` of minted tokens.
+    pub fn issuer(&self) -> &str {
+        &self.state.issuer
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn discovery_url(&self) -> String {
+        format!("{}.well-known/openid-configuration", self.state.issuer)
+    }
+
+    pub fn jwks_url(&self) -> &str {
+        &self.state.jwks_url
+    }
+
+    /// The `kid` that [`TestIssuer::mint`] signs with.
+    pub fn current_kid(&self) -> String {
+        lock(&self.state.current).clone()
+    }
+
+    /// A new RSA key that signs from now on and is published in the JWKS at once.
+    pub fn rotate(&self) -> Result<String, ServerError> {
+        let kid = self.add_key(true)?;
+        *lock(&self.state.current) = kid.clone();
+        Ok(kid)
+    }
+
+    /// A new RSA key; unpublished keys can sign (see [`Signing::Rsa`]) but are not in the JWKS
+    /// until [`TestIssuer::publish`].
+    pub fn add_key(&self, published: bool) -> Result<String, ServerError> {
+        add_key(&self.state, published)
+    }
+
+    /// Puts key `kid` into the JWKS.
+    pub fn publish(&self, kid: &str) {
+        for key in lock(&self.state.keys).iter_mut() {
+            if key.kid == kid {
+                key.published = true;
+            }
+        }
+    }
+
+    /// Takes key `kid` out of the JWKS (it can still sign).
+    pub fn unpublish(&self, kid: &str) {
+        for key in lock(&self.state.keys).iter_mut() {
+            if key.kid == kid {
+                key.published = false;
+            }
+        }
+    }
+
+    /// While on, discovery requests get no answer (until switched off).
+    pub fn hang_discovery(&self, on: bool) {
+        self.state.hang.send_replace(on);
+    }
+
+    pub fn discovery_requests(&self) -> usize {
+        self.state.discovery_requests.load(Ordering::SeqCst)
+    }
+
+    pub fn jwks_requests(&self) -> usize {
+        self.state.jwks_requests.load(Ordering::SeqCst)
+    }
+
+    /// The public key `kid` as PEM (`BEGIN PUBLIC KEY`), the text a key-confusion attacker
+    /// would use as an HMAC secret.
+    pub fn public_key_pem(&self, kid: &str) -> Option<String> {
+        let keys = lock(&self.state.keys);
+        let key = keys.iter().find(|k| k.kid == kid)?;
+        let der = key.pair.public_key().as_der().ok()?;
+        let body = STANDARD.encode(der.as_ref());
+        let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+        for line in body.as_bytes().chunks(64) {
+            pem.push_str(&String::from_utf8_lossy(line));
+            pem.push('\n');
+        }
+        pem.push_str("-----END PUBLIC KEY-----\n");
+        Some(pem)
+    }
+
+    /// Claims a valid token of this issuer carries: `iss`, `sub`, `aud`, `iat` now, `exp` in an
+    /// hour. Tests modify the result to break one rule at a time.
+    pub fn claims(&self, sub: &str, aud: &str) -> Value {
+        let now = unix_now();
+        json!({"iss": self.state.issuer, "sub": sub, "aud": aud, "iat": now, "exp": now + 3600})
+    }
+
+    /// An RS256 token over `claims` with the current key.
+    pub fn mint(&self, claims: &Value) -> String {
+        let kid = self.current_kid();
+        self.mint_with(
+            &json!({"alg": "RS256", "typ": "JWT", "kid": kid}),
+            claims,
+            &Signing::Rsa {
+                kid,
+                alg: "RS256".into(),
+            },
+        )
+    }
+
+    /// A token with exactly this header and these claims, signed as `signing` says. The header
+    /// is not adjusted to the signing: tests may lie in it on purpose.
+    pub fn mint_with(&self, header: &Value, claims: &Value, signing: &Signing) -> String {
+        mint_with(&self.state, header, claims, signing)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Seconds since the epoch.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn add_key(state: &State, published: bool) -> Result<String, ServerError> {
+    let pair = signature::RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+        .map_err(|_| "generating an RSA key failed")?;
+    let kid = format!("test-key-{}", state.next_kid.fetch_add(1, Ordering::SeqCst));
+    lock(&state.keys).push(IssuerKey {
+        kid: kid.clone(),
+        pair,
+        published,
+    });
+    Ok(kid)
+}
+
+fn mint_with(state: &State, header: &Value, claims: &Value, signing: &Signing) -> String {
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = sign(state, signing_input.as_bytes(), signing);
+    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+fn sign(state: &State, message: &[u8], signing: &Signing) -> Vec<u8> {
+    let rng = SystemRandom::new();
+    match signing {
+        Signing::Unsigned => Vec::new(),
+        Signing::Hs256 { secret } => {
+            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+            aws_lc_rs::hmac::sign(&key, message).as_ref().to_vec()
+        }
+        Signing::Es256 => {
+            let pkcs8 = signature::EcdsaKeyPair::generate_pkcs8(
+                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                &rng,
+            );
+            let pair = pkcs8.ok().and_then(|der| {
+                signature::EcdsaKeyPair::from_pkcs8(
+                    &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    der.as_ref(),
+                )
+                .ok()
+            });
+            pair.and_then(|pair| pair.sign(&rng, message).ok())
+                .map(|sig| sig.as_ref().to_vec())
+                .unwrap_or_default()
+        }
+        Signing::Rsa { kid, alg } => {
+            let encoding: &'static dyn signature::RsaEncoding = match alg.as_str() {
+                "RS384" => &signature::RSA_PKCS1_SHA384,
+                "RS512" => &signature::RSA_PKCS1_SHA512,
+                "PS256" => &signature::RSA_PSS_SHA256,
+                "PS384" => &signature::RSA_PSS_SHA384,
+                "PS512" => &signature::RSA_PSS_SHA512,
+                _ => &signature::RSA_PKCS1_SHA256,
+            };
+            let keys = lock(&state.keys);
+            let Some(key) = keys.iter().find(|k| &k.kid == kid) else {
+                return Vec::new();
+            };
+            let mut out = vec![0; key.pair.public_modulus_len()];
+            match key.pair.sign(encoding, &rng, message, &mut out) {
+                Ok(()) => out,
+                Err(_) => Vec::new(),
+            }
+        }
+    }
+}
+
+fn jwks(state: &State) -> Value {
+    let keys = lock(&state.keys);
+    let keys: Vec<Value> = keys
+        .iter()
+        .filter(|k| k.published)
+        .map(|k| {
+            let public = k.pair.public_key();
+            json!({
+                "kty": "RSA",
+                "use": "sig",
+                "kid": k.kid,
+                "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+                "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+            })
+        })
+        .collect();
+    json!({ "keys": keys })
+}
+
+async fn serve(listener: TcpListener, state: Arc<State>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let state = Arc::clone(&state);
+                async move { Ok::<_, Infallible>(route(&state, request).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+async fn route(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_string();
+    match (request.method().clone(), path.as_str()) {
+        (Method::GET, "/.well-known/openid-configuration") => {
+            state.discovery_requests.fetch_add(1, Ordering::SeqCst);
+            let mut hang = state.hang.subscribe();
+            // Hold the request open while hanging; give up after a minute so nothing leaks.
+            let _ = tokio::time::timeout(Duration::from_secs(60), hang.wait_for(|on| !on)).await;
+            json_response(
+                StatusCode::OK,
+                &json!({
+                    "issuer": state.issuer,
+                    "jwks_uri": state.jwks_url,
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                    "response_types_supported": ["token"],
+                    "subject_types_supported": ["public"],
+                }),
+            )
+        }
+        (Method::GET, "/.well-known/jwks.json") => {
+            state.jwks_requests.fetch_add(1, Ordering::SeqCst);
+            json_response(StatusCode::OK, &jwks(state))
+        }
+        (Method::POST, "/control/rotate") => {
+            let kid = add_key(state, true).inspect(|kid| {
+                *lock(&state.current) = kid.clone();
+            });
+            match kid {
+                Ok(kid) => json_response(StatusCode::OK, &json!({ "kid": kid })),
+                Err(err) => json_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &json!({ "message": err.to_string() }),
+                ),
+            }
+        }
+        (Method::POST, "/control/hang") => {
+            state.hang.send_replace(true);
+            json_response(StatusCode::OK, &json!({ "hanging": true }))
+        }
+        (Method::POST, "/control/unhang") => {
+            state.hang.send_replace(false);
+            json_response(StatusCode::OK, &json!({ "hanging": false }))
+        }
+        (Method::POST, "/control/mint") => {
+            let body = request.into_body().collect().await.map(|b| b.to_bytes());
+            let claims: Option<Value> = body.ok().and_then(|b| serde_json::from_slice(&b).ok());
+            match claims {
+                Some(claims) => {
+                    let kid = lock(&state.current).clone();
+                    let token = mint_with(
+                        state,
+                        &json!({"alg": "RS256", "typ": "JWT", "kid": kid}),
+                        &claims,
+                        &Signing::Rsa {
+                            kid: kid.clone(),
+                            alg: "RS256".into(),
+                        },
+                    );
+                    json_response(StatusCode::OK, &json!({ "token": token, "kid": kid }))
+                }
+                None => json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({ "message": "the body must be the claims as JSON" }),
+                ),
+            }
+        }
+        (Method::GET, "/control/stats") => json_response(
+            StatusCode::OK,
+            &json!({
+                "issuer": state.issuer,
+                "discovery_requests": state.discovery_requests.load(Ordering::SeqCst),
+                "jwks_requests": state.jwks_requests.load(Ordering::SeqCst),
+                "current_kid": *lock(&state.current),
+            }),
+        ),
+        _ => json_response(StatusCode::NOT_FOUND, &json!({ "message": "Not Found" })),
+    }
+}

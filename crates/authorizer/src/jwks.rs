@@ -1,0 +1,319 @@
+//! OIDC discovery and the JWKS cache: `{issuer}/.well-known/openid-configuration` names the
+//! `jwks_uri`; its RSA keys are kept for up to the key TTL (two hours, as API Gateway) and
+//! refetched early when a token names a `kid` the cache does not know, at most once per
+//! refetch interval so that a stream of bad tokens cannot turn into a stream of fetches.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::Value;
+
+use crate::token::rsa_algorithm;
+use crate::{AuthError, FetchError};
+
+/// One verification key of the issuer.
+#[derive(Clone)]
+pub(crate) struct VerifyingKey {
+    pub(crate) key: DecodingKey,
+    /// The JWK's `alg`, when it declares one.
+    pub(crate) algorithm: Option<Algorithm>,
+}
+
+#[derive(Default)]
+struct KeySet {
+    keys: HashMap<String, VerifyingKey>,
+    fetched_at: Option<Instant>,
+    /// Bumped on every successful fetch, so a waiter can tell that someone else refreshed.
+    generation: u64,
+}
+
+#[derive(Default)]
+struct RefreshState {
+    last_attempt: Option<Instant>,
+    last_error: Option<FetchError>,
+}
+
+/// The keys of one issuer, fetched on demand and shared by every request.
+pub(crate) struct JwksCache {
+    discovery_url: String,
+    http: reqwest::Client,
+    fetch_timeout: Duration,
+    key_ttl: Duration,
+    min_refetch_interval: Duration,
+    keys: RwLock<Arc<KeySet>>,
+    /// Held while fetching: concurrent requests that miss wait for one fetch instead of each
+    /// starting their own.
+    refresh: tokio::sync::Mutex<RefreshState>,
+}
+
+impl JwksCache {
+    pub(crate) fn new(
+        discovery_url: String,
+        http: reqwest::Client,
+        fetch_timeout: Duration,
+        key_ttl: Duration,
+        min_refetch_interval: Duration,
+    ) -> Self {
+        JwksCache {
+            discovery_url,
+            http,
+            fetch_timeout,
+            key_ttl,
+            min_refetch_interval,
+            keys: RwLock::new(Arc::new(KeySet::default())),
+            refresh: tokio::sync::Mutex::new(RefreshState::default()),
+        }
+    }
+
+    fn snapshot(&self) -> Arc<KeySet> {
+        match self.keys.read() {
+            Ok(keys) => Arc::clone(&keys),
+            // A panic while swapping an Arc cannot leave it half-written.
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn is_fresh(&self, set: &KeySet, now: Instant) -> bool {
+        set.fetched_at
+            .is_some_and(|at| now.saturating_duration_since(at) < self.key_ttl)
+    }
+
+    /// The key named `kid`, fetching the JWKS when the cache is empty, older than the TTL, or
+    /// does not know `kid` (rate-limited).
+    pub(crate) async fn key(&self, kid: &str) -> Result<VerifyingKey, AuthError> {
+        let seen = self.snapshot();
+        let fresh = self.is_fresh(&seen, Instant::now());
+        if fresh {
+            if let Some(key) = seen.keys.get(kid) {
+                return Ok(key.clone());
+            }
+        }
+        let mut state = self.refresh.lock().await;
+        let current = self.snapshot();
+        let now = Instant::now();
+        if current.generation != seen.generation && self.is_fresh(&current, now) {
+            // Someone refreshed while this request waited for the lock.
+            return current
+                .keys
+                .get(kid)
+                .cloned()
+                .ok_or_else(|| AuthError::UnknownKey(kid.to_string()));
+        }
+        let rate_limited = state
+            .last_attempt
+            .is_some_and(|at| now.saturating_duration_since(at) < self.min_refetch_interval);
+        if rate_limited {
+            if self.is_fresh(&current, now) {
+                // An unknown kid shortly after a fetch: do not fetch again yet.
+                return Err(AuthError::UnknownKey(kid.to_string()));
+            }
+            if let (Some(cause), Some(at)) = (&state.last_error, state.last_attempt) {
+                let retry_in = self
+                    .min_refetch_interval
+                    .saturating_sub(now.saturating_duration_since(at));
+                return Err(AuthError::KeysUnavailable(FetchError::RecentlyFailed {
+                    cause: Box::new(cause.clone()),
+                    retry_in_ms: retry_in.as_millis(),
+                }));
+            }
+        }
+        state.last_attempt = Some(now);
+        match self.fetch().await {
+            Ok(keys) => {
+                state.last_error = None;
+                let found = keys.get(kid).cloned();
+                self.store(keys, current.generation + 1);
+                found.ok_or_else(|| AuthError::UnknownKey(kid.to_string()))
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "fetching the issuer's signing keys failed");
+                state.last_error = Some(err.clone());
+                Err(AuthError::KeysUnavailable(err))
+            }
+        }
+    }
+
+    /// Fetches discovery and the JWKS now, whatever the cache holds; the number of usable keys.
+    pub(crate) async fn refresh_now(&self) -> Result<usize, FetchError> {
+        let mut state = self.refresh.lock().await;
+        state.last_attempt = Some(Instant::now());
+        match self.fetch().await {
+            Ok(keys) => {
+                state.last_error = None;
+                let count = keys.len();
+                let generation = self.snapshot().generation + 1;
+                self.store(keys, generation);
+                Ok(count)
+            }
+            Err(err) => {
+                state.last_error = Some(err.clone());
+                Err(err)
+            }
+        }
+    }
+
+    fn store(&self, keys: HashMap<String, VerifyingKey>, generation: u64) {
+        let set = Arc::new(KeySet {
+            keys,
+            fetched_at: Some(Instant::now()),
+            generation,
+        });
+        match self.keys.write() {
+            Ok(mut slot) => *slot = set,
+            Err(poisoned) => *poisoned.into_inner() = set,
+        }
+    }
+
+    async fn fetch(&self) -> Result<HashMap<String, VerifyingKey>, FetchError> {
+        let discovery = self.get_json(&self.discovery_url).await?;
+        let jwks_uri = discovery
+            .get("jwks_uri")
+            .and_then(Value::as_str)
+            .ok_or_else(|| FetchError::Document {
+                url: self.discovery_url.clone(),
+                document: "OpenID configuration",
+                reason: "it has no jwks_uri string".into(),
+            })?
+            .to_string();
+        let jwks = self.get_json(&jwks_uri).await?;
+        let keys = parse_jwks(&jwks).map_err(|reason| FetchError::Document {
+            url: jwks_uri.clone(),
+            document: "JWKS",
+            reason,
+        })?;
+        tracing::debug!(
+            jwks_uri,
+            keys = keys.len(),
+            "fetched the issuer's signing keys"
+        );
+        Ok(keys)
+    }
+
+    async fn get_json(&self, url: &str) -> Result<Value, FetchError> {
+        let millis = self.fetch_timeout.as_millis();
+        let timeout = || FetchError::Timeout {
+            url: url.to_string(),
+            millis,
+        };
+        let request = async {
+            let response = self
+                .http
+                .get(url)
+                .header("accept", "application/json")
+                .send()
+                .await
+                .map_err(|err| classify(url, millis, err))?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(FetchError::Status {
+                    url: url.to_string(),
+                    status: status.as_u16(),
+                });
+            }
+            response
+                .bytes()
+                .await
+                .map_err(|err| classify(url, millis, err))
+        };
+        // The client has the same timeout; this one also bounds a body that trickles in.
+        let body = tokio::time::timeout(self.fetch_timeout, request)
+            .await
+            .map_err(|_| timeout())??;
+        serde_json::from_slice(&body).map_err(|err| FetchError::Document {
+            url: url.to_string(),
+            document: "JSON document",
+            reason: err.to_string(),
+        })
+    }
+}
+
+fn classify(url: &str, millis: u128, err: reqwest::Error) -> FetchError {
+    if err.is_timeout() {
+        FetchError::Timeout {
+            url: url.to_string(),
+            millis,
+        }
+    } else {
+        FetchError::Transport {
+            url: url.to_string(),
+            reason: error_chain(&err),
+        }
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The usable keys of a JWKS: RSA keys with a `kid`, meant for signatures. Others (EC keys,
+/// encryption keys) are skipped, as a token signed with them is refused anyway.
+pub(crate) fn parse_jwks(jwks: &Value) -> Result<HashMap<String, VerifyingKey>, String> {
+    let keys = jwks
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or("it has no keys array")?;
+    let mut usable = HashMap::new();
+    for jwk in keys {
+        let field = |name: &str| jwk.get(name).and_then(Value::as_str);
+        if field("kty") != Some("RSA") || field("use").is_some_and(|u| u != "sig") {
+            continue;
+        }
+        let (Some(kid), Some(n), Some(e)) = (field("kid"), field("n"), field("e")) else {
+            continue;
+        };
+        let Ok(key) = DecodingKey::from_rsa_components(n, e) else {
+            tracing::warn!(kid, "skipping a JWK whose n or e is not base64url");
+            continue;
+        };
+        let algorithm = match field("alg") {
+            None => None,
+            Some(alg) => match rsa_algorithm(alg) {
+                Some(algorithm) => Some(algorithm),
+                None => continue,
+            },
+        };
+        usable.insert(kid.to_string(), VerifyingKey { key, algorithm });
+    }
+    Ok(usable)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn only_rsa_signing_keys_with_a_kid_are_kept() {
+        let jwks = json!({"keys": [
+            {"kty": "RSA", "kid": "a", "n": "AQAB", "e": "AQAB", "use": "sig", "alg": "RS256"},
+            {"kty": "RSA", "kid": "b", "n": "AQAB", "e": "AQAB"},
+            {"kty": "RSA", "kid": "enc", "n": "AQAB", "e": "AQAB", "use": "enc"},
+            {"kty": "RSA", "kid": "hs", "n": "AQAB", "e": "AQAB", "alg": "HS256"},
+            {"kty": "EC", "kid": "ec", "crv": "P-256", "x": "AQAB", "y": "AQAB"},
+            {"kty": "RSA", "n": "AQAB", "e": "AQAB"},
+            {"kty": "RSA", "kid": "bad", "n": "!!", "e": "AQAB"}
+        ]});
+        let keys = parse_jwks(&jwks).unwrap();
+        let mut kids: Vec<&str> = keys.keys().map(String::as_str).collect();
+        kids.sort();
+        assert_eq!(kids, ["a", "b"]);
+        assert_eq!(keys["a"].algorithm, Some(Algorithm::RS256));
+        assert_eq!(keys["b"].algorithm, None);
+    }
+
+    #[test]
+    fn a_document_without_keys_is_rejected() {
+        assert!(parse_jwks(&json!({"nokeys": []})).is_err());
+        assert!(parse_jwks(&json!({"keys": []})).unwrap().is_empty());
+    }
+}
