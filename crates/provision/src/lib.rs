@@ -1,1 +1,171 @@
 //! The reconciler: observe the stack in AWS, plan the changes against its description, apply them.
+//!
+//! Given a [`stack::StackSpec`] and the function's zip, [`Provisioner::up`] reads every resource
+//! of the stack back from AWS (there is no state file: names derive from the stack name, and
+//! ownership is the `wishctl:stack` tag), diffs it against the description and creates or updates
+//! only what differs, so a second `up` makes no mutating call. [`Provisioner::plan`] stops after
+//! the diff; [`Provisioner::down`] removes everything the stack owns; [`Provisioner::outputs`]
+//! reads back the URL and ids.
+//!
+//! One module per resource kind (`table`, `log_group`, `role`, `function`, `api`, `permission`)
+//! holds its observe / diff / apply / delete. This crate is the only one (besides the wish-list
+//! store) that calls the AWS SDK. It knows nothing of the command line: progress goes through a
+//! [`Progress`] callback and every command returns data the CLI renders as text or JSON.
+
+mod api;
+mod calls;
+mod context;
+mod error;
+mod function;
+mod log_group;
+mod permission;
+mod plan;
+mod reconcile;
+mod role;
+mod table;
+mod wait;
+
+use std::fmt;
+
+use aws_types::SdkConfig;
+use serde::Serialize;
+use stack::{StackName, StackOutputs, StackSpec};
+
+pub use calls::{is_mutating, ApiCall, CallCounter, CallReport};
+pub use context::{Clients, Env, Progress, ProgressEvent, Settings};
+pub use error::{ForeignResource, ProvisionError};
+pub use function::FunctionCode;
+pub use plan::{Action, Change, FieldChange, Plan, ResourceKind};
+pub use reconcile::{DataPolicy, Outcome, Removal, Teardown};
+
+/// Runs `plan`, `up`, `down` and `outputs` with one set of counted SDK clients.
+#[derive(Debug, Clone)]
+pub struct Provisioner {
+    ctx: context::Ctx,
+    counter: CallCounter,
+}
+
+/// The result of [`Provisioner::up`].
+#[derive(Debug, Clone, Serialize)]
+pub struct UpReport {
+    pub outputs: StackOutputs,
+    /// What was planned (and then applied) per resource.
+    pub plan: Plan,
+    pub calls: CallReport,
+}
+
+/// The result of [`Provisioner::plan`].
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanReport {
+    pub plan: Plan,
+    pub calls: CallReport,
+}
+
+/// The result of [`Provisioner::down`]. Check [`Teardown::failures`]: every delete is attempted
+/// even when one fails.
+#[derive(Debug, Clone, Serialize)]
+pub struct DownReport {
+    pub teardown: Teardown,
+    pub calls: CallReport,
+}
+
+/// The result of [`Provisioner::outputs`].
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputsReport {
+    pub outputs: StackOutputs,
+    pub calls: CallReport,
+}
+
+impl fmt::Display for CallReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} AWS API calls, {} mutating, {} on the critical path",
+            self.total, self.mutating, self.critical_path
+        )
+    }
+}
+
+impl Provisioner {
+    /// A provisioner with clients for every service built from `sdk` (the CLI's configuration).
+    pub fn new(sdk: &SdkConfig) -> Self {
+        Self::from_clients(Clients::from_conf(sdk))
+    }
+
+    /// A provisioner over given clients (tests pass the SDK's test doubles for some services).
+    /// Each client gets a call-counting interceptor added.
+    pub fn from_clients(clients: Clients) -> Self {
+        let counter = CallCounter::new();
+        Provisioner {
+            ctx: context::Ctx {
+                clients: clients.counted_by(&counter),
+                settings: Settings::default(),
+                progress: Progress::silent(),
+            },
+            counter,
+        }
+    }
+
+    pub fn with_settings(mut self, settings: Settings) -> Self {
+        self.ctx.settings = settings;
+        self
+    }
+
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.ctx.progress = progress;
+        self
+    }
+
+    /// The counted clients (tests read resources back through them).
+    pub fn clients(&self) -> &Clients {
+        &self.ctx.clients
+    }
+
+    /// Every call made through this provisioner so far.
+    pub fn counter(&self) -> &CallCounter {
+        &self.counter
+    }
+
+    async fn counted<T>(
+        &self,
+        work: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<(T, CallReport)> {
+        let mark = self.counter.mark();
+        let (result, critical_path) = calls::measure(work).await;
+        let value = result?;
+        Ok((
+            value,
+            CallReport::new(self.counter.since(mark), critical_path),
+        ))
+    }
+
+    /// What `up` would change, per resource. Makes no mutating call.
+    pub async fn plan(&self, spec: &StackSpec, code: &FunctionCode) -> anyhow::Result<PlanReport> {
+        let (plan, calls) = self.counted(reconcile::plan(&self.ctx, spec, code)).await?;
+        Ok(PlanReport { plan, calls })
+    }
+
+    /// Creates what is missing and updates what differs; returns the stack's outputs.
+    pub async fn up(&self, spec: &StackSpec, code: &FunctionCode) -> anyhow::Result<UpReport> {
+        let ((plan, outputs), calls) = self.counted(reconcile::up(&self.ctx, spec, code)).await?;
+        Ok(UpReport {
+            outputs,
+            plan,
+            calls,
+        })
+    }
+
+    /// Removes everything the stack owns.
+    pub async fn down(&self, stack: &StackName, data: DataPolicy) -> anyhow::Result<DownReport> {
+        let (teardown, calls) = self
+            .counted(reconcile::down(&self.ctx, stack, data))
+            .await?;
+        Ok(DownReport { teardown, calls })
+    }
+
+    /// The outputs of a deployed stack.
+    pub async fn outputs(&self, stack: &StackName) -> anyhow::Result<OutputsReport> {
+        let (outputs, calls) = self.counted(reconcile::outputs(&self.ctx, stack)).await?;
+        Ok(OutputsReport { outputs, calls })
+    }
+}

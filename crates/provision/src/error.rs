@@ -1,0 +1,62 @@
+use std::fmt;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::ResourceKind;
+
+/// A resource found under one of the stack's names that the stack does not own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignResource {
+    pub kind: ResourceKind,
+    pub name: String,
+}
+
+impl fmt::Display for ForeignResource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind, self.name)
+    }
+}
+
+/// Refusals and give-ups the CLI (and tests) tell apart from ordinary AWS failures. Everything
+/// else travels as `anyhow::Error` with context naming the resource.
+#[derive(Debug, Error)]
+pub enum ProvisionError {
+    /// A resource with the expected name exists without the `wishctl:stack` tag of this stack.
+    /// It is never modified or deleted.
+    #[error(
+        "{} not owned by stack {stack} (no tag wishctl:stack={stack}): refusing to modify or delete {}. \
+         Remove {} or choose another --stack; to adopt it, tag it wishctl:stack={stack}",
+        list(resources), if resources.len() == 1 { "it" } else { "them" }, if resources.len() == 1 { "it" } else { "them" }
+    )]
+    NotOwned {
+        stack: String,
+        resources: Vec<ForeignResource>,
+    },
+    /// `down` without `--delete-data` / `--keep-data` on a table that holds items.
+    #[error(
+        "table {table} holds items: nothing was deleted. Run `wishctl down --delete-data` to delete \
+         them with the stack, or `wishctl down --keep-data` to keep the table (a later `up` adopts it)"
+    )]
+    TableNotEmpty { table: String },
+    /// A bounded wait ran out.
+    #[error("timed out after {}s waiting for {what}", waited.as_secs())]
+    Timeout { what: String, waited: Duration },
+    /// The table exists with a key schema the handler cannot use; DynamoDB cannot change it.
+    #[error("table {table} has key schema {found}, expected partition key `id` (S) only; delete the table or choose another --stack")]
+    IncompatibleTable { table: String, found: String },
+    /// `outputs` on a stack that does not exist (or only in part).
+    #[error("stack {stack} is not deployed{}", if missing.is_empty() { String::new() } else { format!(" completely: missing {}; run `wishctl up` to complete it", missing.join(", ")) })]
+    NotDeployed { stack: String, missing: Vec<String> },
+    /// `down` attempted every delete and some failed.
+    #[error("down failed for {}", failures.join("; "))]
+    TeardownIncomplete { failures: Vec<String> },
+}
+
+fn list(resources: &[ForeignResource]) -> String {
+    resources
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,451 @@
+//! The Lambda function: `provided.al2023`, handler `bootstrap`, one architecture, memory,
+//! timeout, `TABLE_NAME`, and its code. Handles the two ways a fresh function is not ready yet:
+//! IAM not having propagated a new role (retried with backoff) and the `Pending` / `InProgress`
+//! states (waited out with the SDK's waiters, bounded).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use aws_sdk_lambda::client::Waiters as _;
+use aws_sdk_lambda::error::SdkError;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{
+    Architecture, Environment, FunctionCode as LambdaCode, LastUpdateStatus, Runtime, State,
+};
+use stack::{FunctionSettings, Tags};
+
+use crate::context::{found, Ctx, SdkResultExt};
+use crate::plan::{Action, FieldChange};
+use crate::table::{tag_change, updated_message, FIELD_TAGS};
+use crate::{wait, ResourceKind, Settings};
+
+const FIELD_RUNTIME: &str = "runtime";
+const FIELD_HANDLER: &str = "handler";
+const FIELD_ARCH: &str = "architecture";
+const FIELD_MEMORY: &str = "memory MB";
+const FIELD_TIMEOUT: &str = "timeout s";
+const FIELD_ENV: &str = "environment";
+const FIELD_ROLE: &str = "role";
+const FIELD_CODE: &str = "code sha256";
+const CONFIG_FIELDS: [&str; 6] = [
+    FIELD_RUNTIME,
+    FIELD_HANDLER,
+    FIELD_MEMORY,
+    FIELD_TIMEOUT,
+    FIELD_ENV,
+    FIELD_ROLE,
+];
+
+/// The zip to deploy and its SHA-256 in Lambda's `CodeSha256` format (base64 of the digest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionCode {
+    pub path: PathBuf,
+    pub sha256_base64: String,
+}
+
+/// What the function should look like.
+#[derive(Debug, Clone)]
+pub(crate) struct DesiredFunction<'a> {
+    pub name: &'a str,
+    pub role_arn: String,
+    pub settings: &'a FunctionSettings,
+    pub table: &'a str,
+    pub code: &'a FunctionCode,
+    pub tags: &'a Tags,
+}
+
+impl DesiredFunction<'_> {
+    fn environment(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([(
+            FunctionSettings::TABLE_ENV.to_string(),
+            self.table.to_string(),
+        )])
+    }
+
+    fn architecture(&self) -> Architecture {
+        Architecture::from(self.settings.architecture.lambda_name())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ObservedFunction {
+    pub arn: String,
+    pub runtime: Option<String>,
+    pub handler: Option<String>,
+    pub architectures: Vec<String>,
+    pub memory_mb: Option<i32>,
+    pub timeout_seconds: Option<i32>,
+    pub environment: BTreeMap<String, String>,
+    pub role: Option<String>,
+    pub code_sha256: Option<String>,
+    pub state: Option<State>,
+    pub last_update_status: Option<LastUpdateStatus>,
+    pub tags: BTreeMap<String, String>,
+}
+
+pub(crate) async fn observe(
+    lambda: &aws_sdk_lambda::Client,
+    name: &str,
+) -> anyhow::Result<Option<ObservedFunction>> {
+    let Some(output) = found(
+        lambda.get_function().function_name(name).send().await,
+        |e| e.is_resource_not_found_exception(),
+    )
+    .doing(|| format!("reading function {name}"))?
+    else {
+        return Ok(None);
+    };
+    let config = output
+        .configuration()
+        .with_context(|| format!("GetFunction {name} returned no configuration"))?;
+    Ok(Some(ObservedFunction {
+        arn: config
+            .function_arn()
+            .with_context(|| format!("GetFunction {name} returned no ARN"))?
+            .to_string(),
+        runtime: config.runtime().map(|r| r.as_str().to_string()),
+        handler: config.handler().map(str::to_string),
+        architectures: config
+            .architectures()
+            .iter()
+            .map(|a| a.as_str().to_string())
+            .collect(),
+        memory_mb: config.memory_size(),
+        timeout_seconds: config.timeout(),
+        environment: config
+            .environment()
+            .and_then(|e| e.variables())
+            .map(|vars| vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+        role: config.role().map(str::to_string),
+        code_sha256: config.code_sha256().map(str::to_string),
+        state: config.state().cloned(),
+        last_update_status: config.last_update_status().cloned(),
+        tags: output
+            .tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+    }))
+}
+
+fn show_opt<T: ToString>(value: Option<T>) -> String {
+    value.map_or_else(|| "(none)".to_string(), |v| v.to_string())
+}
+
+fn show_env(env: &BTreeMap<String, String>) -> String {
+    if env.is_empty() {
+        return "(none)".to_string();
+    }
+    env.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(crate) fn diff(desired: &DesiredFunction<'_>, observed: Option<&ObservedFunction>) -> Action {
+    let Some(found) = observed else {
+        return Action::Create;
+    };
+    let settings = desired.settings;
+    let mut fields = Vec::new();
+    if found.runtime.as_deref() != Some(FunctionSettings::RUNTIME) {
+        fields.push(FieldChange::new(
+            FIELD_RUNTIME,
+            show_opt(found.runtime.as_deref()),
+            FunctionSettings::RUNTIME,
+        ));
+    }
+    if found.handler.as_deref() != Some(FunctionSettings::HANDLER) {
+        fields.push(FieldChange::new(
+            FIELD_HANDLER,
+            show_opt(found.handler.as_deref()),
+            FunctionSettings::HANDLER,
+        ));
+    }
+    let arch = settings.architecture.lambda_name();
+    if found.architectures != [arch] {
+        fields.push(FieldChange::new(
+            FIELD_ARCH,
+            found.architectures.join(","),
+            arch,
+        ));
+    }
+    let memory = i32::try_from(settings.memory_mb).unwrap_or(i32::MAX);
+    if found.memory_mb != Some(memory) {
+        fields.push(FieldChange::new(
+            FIELD_MEMORY,
+            show_opt(found.memory_mb),
+            memory,
+        ));
+    }
+    let timeout = i32::try_from(settings.timeout_seconds).unwrap_or(i32::MAX);
+    if found.timeout_seconds != Some(timeout) {
+        fields.push(FieldChange::new(
+            FIELD_TIMEOUT,
+            show_opt(found.timeout_seconds),
+            timeout,
+        ));
+    }
+    let environment = desired.environment();
+    if found.environment != environment {
+        fields.push(FieldChange::new(
+            FIELD_ENV,
+            show_env(&found.environment),
+            show_env(&environment),
+        ));
+    }
+    if found.role.as_deref() != Some(desired.role_arn.as_str()) {
+        fields.push(FieldChange::new(
+            FIELD_ROLE,
+            show_opt(found.role.as_deref()),
+            &desired.role_arn,
+        ));
+    }
+    if found.code_sha256.as_deref() != Some(desired.code.sha256_base64.as_str()) {
+        fields.push(FieldChange::new(
+            FIELD_CODE,
+            show_opt(found.code_sha256.as_deref()),
+            &desired.code.sha256_base64,
+        ));
+    }
+    fields.extend(tag_change(desired.tags, &found.tags));
+    Action::from_fields(fields)
+}
+
+async fn read_zip(code: &FunctionCode) -> anyhow::Result<Blob> {
+    let bytes = tokio::fs::read(&code.path)
+        .await
+        .with_context(|| format!("reading the function zip {}", code.path.display()))?;
+    Ok(Blob::new(bytes))
+}
+
+/// Whether Lambda refused a role because IAM has not propagated it yet.
+fn is_role_propagation_error<E>(err: &SdkError<E, aws_smithy_runtime_api::http::Response>) -> bool
+where
+    E: aws_sdk_lambda::error::ProvideErrorMetadata,
+{
+    err.as_service_error().is_some_and(|e| {
+        e.code() == Some("InvalidParameterValueException")
+            && e.message()
+                .is_some_and(|m| m.contains("cannot be assumed by Lambda"))
+    })
+}
+
+/// Retries `call` while IAM has not propagated the role yet: doubling delays from
+/// `propagation_first_delay` up to `propagation_max_delay`, for at most `propagation_timeout`.
+async fn retry_role_propagation<T, E, F, Fut>(
+    ctx: &Ctx,
+    name: &str,
+    mut call: F,
+) -> Result<T, SdkError<E, aws_smithy_runtime_api::http::Response>>
+where
+    E: aws_sdk_lambda::error::ProvideErrorMetadata,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, aws_smithy_runtime_api::http::Response>>>,
+{
+    let Settings {
+        propagation_timeout,
+        propagation_first_delay,
+        propagation_max_delay,
+        ..
+    } = ctx.settings.clone();
+    let started = Instant::now();
+    let mut delay = propagation_first_delay;
+    loop {
+        match call().await {
+            Err(err)
+                if is_role_propagation_error(&err)
+                    && started.elapsed() + delay <= propagation_timeout =>
+            {
+                ctx.progress.report(
+                    ResourceKind::Function,
+                    name,
+                    format!(
+                        "role not assumable by Lambda yet (IAM propagation), retrying in {}ms",
+                        delay.as_millis()
+                    ),
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(propagation_max_delay);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Creates or updates the function; returns its ARN once it is `Active` with its last update
+/// `Successful`.
+pub(crate) async fn apply(
+    ctx: &Ctx,
+    desired: &DesiredFunction<'_>,
+    observed: Option<&ObservedFunction>,
+    action: &Action,
+) -> anyhow::Result<String> {
+    let lambda = &ctx.clients.lambda;
+    let name = desired.name;
+    let settings = desired.settings;
+    let memory = i32::try_from(settings.memory_mb).context("memory size out of range")?;
+    let timeout = i32::try_from(settings.timeout_seconds).context("timeout out of range")?;
+    let environment = Environment::builder()
+        .set_variables(Some(desired.environment().into_iter().collect()))
+        .build();
+    match (action, observed) {
+        (Action::Create, _) => {
+            let zip = read_zip(desired.code).await?;
+            let output = retry_role_propagation(ctx, name, || {
+                lambda
+                    .create_function()
+                    .function_name(name)
+                    .runtime(Runtime::from(FunctionSettings::RUNTIME))
+                    .handler(FunctionSettings::HANDLER)
+                    .role(&desired.role_arn)
+                    .architectures(desired.architecture())
+                    .memory_size(memory)
+                    .timeout(timeout)
+                    .environment(environment.clone())
+                    .code(LambdaCode::builder().zip_file(zip.clone()).build())
+                    .description("wish-list API (managed by wishctl)")
+                    .set_tags(Some(desired.tags.to_hash_map()))
+                    .send()
+            })
+            .await
+            .doing(|| format!("creating function {name}"))?;
+            let arn = output
+                .function_arn()
+                .with_context(|| format!("CreateFunction {name} returned no ARN"))?
+                .to_string();
+            if output.state() != Some(&State::Active) {
+                wait_active(ctx, name).await?;
+            }
+            ctx.progress.report(ResourceKind::Function, name, "created");
+            Ok(arn)
+        }
+        (Action::NoChange, Some(found)) => {
+            // Nothing to change, but success means ready: an earlier run may have been cut off
+            // while the function was still settling.
+            wait_settled(ctx, name, found).await?;
+            Ok(found.arn.clone())
+        }
+        (Action::Update { fields }, Some(found)) => {
+            wait_settled(ctx, name, found).await?;
+            if CONFIG_FIELDS.iter().any(|f| action.updates(f)) {
+                let output = retry_role_propagation(ctx, name, || {
+                    lambda
+                        .update_function_configuration()
+                        .function_name(name)
+                        .runtime(Runtime::from(FunctionSettings::RUNTIME))
+                        .handler(FunctionSettings::HANDLER)
+                        .role(&desired.role_arn)
+                        .memory_size(memory)
+                        .timeout(timeout)
+                        .environment(environment.clone())
+                        .send()
+                })
+                .await
+                .doing(|| format!("updating the configuration of function {name}"))?;
+                if output.last_update_status() != Some(&LastUpdateStatus::Successful)
+                    || output.state() == Some(&State::Pending)
+                {
+                    wait_updated(ctx, name).await?;
+                }
+            }
+            if action.updates(FIELD_CODE) || action.updates(FIELD_ARCH) {
+                let zip = read_zip(desired.code).await?;
+                let output = lambda
+                    .update_function_code()
+                    .function_name(name)
+                    .zip_file(zip)
+                    .architectures(desired.architecture())
+                    .send()
+                    .await
+                    .doing(|| format!("updating the code of function {name}"))?;
+                if output.last_update_status() != Some(&LastUpdateStatus::Successful)
+                    || output.state() == Some(&State::Pending)
+                {
+                    wait_updated(ctx, name).await?;
+                }
+            }
+            if action.updates(FIELD_TAGS) {
+                lambda
+                    .tag_resource()
+                    .resource(&found.arn)
+                    .set_tags(Some(desired.tags.to_hash_map()))
+                    .send()
+                    .await
+                    .doing(|| format!("tagging function {name}"))?;
+            }
+            ctx.progress
+                .report(ResourceKind::Function, name, updated_message(fields));
+            Ok(found.arn.clone())
+        }
+        (_, None) => {
+            anyhow::bail!("internal error: function {name} planned as existing but not found")
+        }
+    }
+}
+
+/// Waits until an existing function can take an update: `Pending` -> `Active`, and a running
+/// update finished.
+async fn wait_settled(ctx: &Ctx, name: &str, found: &ObservedFunction) -> anyhow::Result<()> {
+    if found.state == Some(State::Pending) {
+        wait_active(ctx, name).await?;
+    }
+    if found.last_update_status == Some(LastUpdateStatus::InProgress) {
+        wait_updated(ctx, name).await?;
+    }
+    Ok(())
+}
+
+async fn wait_active(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
+    ctx.progress
+        .report(ResourceKind::Function, name, "waiting until Active");
+    let timeout = ctx.settings.wait_timeout;
+    let wait = ctx
+        .clients
+        .lambda
+        .wait_until_function_active_v2()
+        .function_name(name)
+        .wait(timeout);
+    wait::bounded(
+        || format!("function {name} to become Active"),
+        timeout,
+        wait,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn wait_updated(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
+    ctx.progress.report(
+        ResourceKind::Function,
+        name,
+        "waiting for the update to finish",
+    );
+    let timeout = ctx.settings.wait_timeout;
+    let wait = ctx
+        .clients
+        .lambda
+        .wait_until_function_updated_v2()
+        .function_name(name)
+        .wait(timeout);
+    wait::bounded(
+        || format!("function {name} to finish its update (LastUpdateStatus Successful)"),
+        timeout,
+        wait,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes the function; `false` when it was already gone.
+pub(crate) async fn delete(lambda: &aws_sdk_lambda::Client, name: &str) -> anyhow::Result<bool> {
+    let deleted = found(
+        lambda.delete_function().function_name(name).send().await,
+        |e| e.is_resource_not_found_exception(),
+    )
+    .doing(|| format!("deleting function {name}"))?;
+    Ok(deleted.is_some())
+}

@@ -1,0 +1,174 @@
+//! The function's resource policy statement that lets API Gateway invoke it, scoped to this API
+//! and path (`arn:aws:execute-api:REGION:ACCOUNT:API/*/*/wish-list-service`).
+
+use serde_json::Value;
+
+use crate::context::{found, Ctx, SdkResultExt};
+use crate::plan::{Action, FieldChange};
+use crate::table::updated_message;
+use crate::ResourceKind;
+
+pub(crate) const PRINCIPAL: &str = "apigateway.amazonaws.com";
+pub(crate) const ACTION: &str = "lambda:InvokeFunction";
+const FIELD_SOURCE: &str = "source arn";
+const FIELD_PRINCIPAL: &str = "principal";
+const FIELD_ACTION: &str = "action";
+
+/// The statement with the stack's statement id in the function's resource policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ObservedPermission {
+    pub principal: Option<String>,
+    pub action: Option<String>,
+    pub source_arn: Option<String>,
+}
+
+pub(crate) async fn observe(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    statement_id: &str,
+) -> anyhow::Result<Option<ObservedPermission>> {
+    let Some(output) = found(
+        lambda.get_policy().function_name(function).send().await,
+        |e| e.is_resource_not_found_exception(),
+    )
+    .doing(|| format!("reading the resource policy of function {function}"))?
+    else {
+        return Ok(None);
+    };
+    let Some(policy) = output
+        .policy()
+        .and_then(|p| serde_json::from_str::<Value>(p).ok())
+    else {
+        return Ok(None);
+    };
+    Ok(statement(&policy, statement_id))
+}
+
+fn statement(policy: &Value, statement_id: &str) -> Option<ObservedPermission> {
+    let statements = match &policy["Statement"] {
+        Value::Array(list) => list.clone(),
+        single @ Value::Object(_) => vec![single.clone()],
+        _ => Vec::new(),
+    };
+    let found = statements
+        .into_iter()
+        .find(|s| s["Sid"].as_str() == Some(statement_id))?;
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    Some(ObservedPermission {
+        principal: text(&found["Principal"]["Service"]).or_else(|| text(&found["Principal"])),
+        action: text(&found["Action"]),
+        source_arn: text(&found["Condition"]["ArnLike"]["AWS:SourceArn"]),
+    })
+}
+
+pub(crate) fn diff(source_arn: &str, observed: Option<&ObservedPermission>) -> Action {
+    let Some(found) = observed else {
+        return Action::Create;
+    };
+    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".to_string());
+    let mut fields = Vec::new();
+    if found.source_arn.as_deref() != Some(source_arn) {
+        fields.push(FieldChange::new(
+            FIELD_SOURCE,
+            show(&found.source_arn),
+            source_arn,
+        ));
+    }
+    if found.principal.as_deref() != Some(PRINCIPAL) {
+        fields.push(FieldChange::new(
+            FIELD_PRINCIPAL,
+            show(&found.principal),
+            PRINCIPAL,
+        ));
+    }
+    if found.action.as_deref() != Some(ACTION) {
+        fields.push(FieldChange::new(FIELD_ACTION, show(&found.action), ACTION));
+    }
+    Action::from_fields(fields)
+}
+
+/// Adds the statement, replacing a different one with the same id (statements cannot be edited).
+pub(crate) async fn apply(
+    ctx: &Ctx,
+    function: &str,
+    statement_id: &str,
+    source_arn: &str,
+    action: &Action,
+) -> anyhow::Result<()> {
+    let lambda = &ctx.clients.lambda;
+    if !action.is_change() {
+        return Ok(());
+    }
+    if matches!(action, Action::Update { .. }) {
+        remove(lambda, function, statement_id).await?;
+    }
+    lambda
+        .add_permission()
+        .function_name(function)
+        .statement_id(statement_id)
+        .action(ACTION)
+        .principal(PRINCIPAL)
+        .source_arn(source_arn)
+        .send()
+        .await
+        .doing(|| format!("allowing API Gateway to invoke function {function} ({statement_id})"))?;
+    let what = match action {
+        Action::Update { fields } => updated_message(fields),
+        _ => "created".to_string(),
+    };
+    ctx.progress
+        .report(ResourceKind::Permission, statement_id, what);
+    Ok(())
+}
+
+/// Removes the statement; `false` when it (or the function) was already gone.
+pub(crate) async fn remove(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    statement_id: &str,
+) -> anyhow::Result<bool> {
+    let removed = found(
+        lambda
+            .remove_permission()
+            .function_name(function)
+            .statement_id(statement_id)
+            .send()
+            .await,
+        |e| e.is_resource_not_found_exception(),
+    )
+    .doing(|| format!("removing permission {statement_id} from function {function}"))?;
+    Ok(removed.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_stack_statement_among_others() {
+        let policy = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "other", "Action": "lambda:InvokeFunction", "Principal": {"Service": "s3.amazonaws.com"}},
+                {"Sid": "wishctl-a-apigw", "Action": "lambda:InvokeFunction",
+                 "Principal": {"Service": "apigateway.amazonaws.com"},
+                 "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:execute-api:r:1:abc/*/*/wish-list-service"}}}
+            ]
+        });
+        let found = statement(&policy, "wishctl-a-apigw").unwrap();
+        assert_eq!(found.principal.as_deref(), Some(PRINCIPAL));
+        assert_eq!(
+            diff(
+                "arn:aws:execute-api:r:1:abc/*/*/wish-list-service",
+                Some(&found)
+            ),
+            Action::NoChange
+        );
+        assert!(diff(
+            "arn:aws:execute-api:r:1:xyz/*/*/wish-list-service",
+            Some(&found)
+        )
+        .is_change());
+        assert!(statement(&policy, "missing").is_none());
+    }
+}

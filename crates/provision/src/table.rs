@@ -1,0 +1,306 @@
+//! The DynamoDB table: on-demand billing, partition key `id` (S).
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+use aws_sdk_dynamodb::client::Waiters as _;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, Select,
+    TableStatus, Tag,
+};
+use stack::Tags;
+
+use crate::context::{found, Ctx, SdkResultExt};
+use crate::plan::{Action, FieldChange};
+use crate::{wait, ProvisionError, ResourceKind, Settings};
+
+pub(crate) const KEY: &str = "id";
+const FIELD_BILLING: &str = "billing mode";
+pub(crate) const FIELD_TAGS: &str = "tags";
+
+/// The table as DynamoDB describes it.
+#[derive(Debug, Clone)]
+pub(crate) struct ObservedTable {
+    pub arn: String,
+    pub status: Option<TableStatus>,
+    pub billing_mode: BillingMode,
+    /// `name (S) HASH, ...` of the key schema.
+    pub key_schema: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl ObservedTable {
+    fn is_deleting(&self) -> bool {
+        self.status == Some(TableStatus::Deleting)
+    }
+}
+
+pub(crate) async fn observe(
+    ddb: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> anyhow::Result<Option<ObservedTable>> {
+    let Some(output) = found(ddb.describe_table().table_name(name).send().await, |e| {
+        e.is_resource_not_found_exception()
+    })
+    .doing(|| format!("describing table {name}"))?
+    else {
+        return Ok(None);
+    };
+    let table = output
+        .table()
+        .with_context(|| format!("DescribeTable {name} returned no table"))?;
+    let arn = table
+        .table_arn()
+        .with_context(|| format!("DescribeTable {name} returned no ARN"))?
+        .to_string();
+    let types: BTreeMap<&str, &str> = table
+        .attribute_definitions()
+        .iter()
+        .map(|a| (a.attribute_name(), a.attribute_type().as_str()))
+        .collect();
+    let key_schema = table
+        .key_schema()
+        .iter()
+        .map(|k| {
+            format!(
+                "{} ({}) {}",
+                k.attribute_name(),
+                types.get(k.attribute_name()).copied().unwrap_or("?"),
+                k.key_type().as_str()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let billing_mode = table
+        .billing_mode_summary()
+        .and_then(|b| b.billing_mode().cloned())
+        // Tables created before on-demand existed (or without a mode) report no summary.
+        .unwrap_or(BillingMode::Provisioned);
+    let mut tags = BTreeMap::new();
+    let mut next = None;
+    loop {
+        let page = ddb
+            .list_tags_of_resource()
+            .resource_arn(&arn)
+            .set_next_token(next)
+            .send()
+            .await
+            .doing(|| format!("listing tags of table {name}"))?;
+        for tag in page.tags() {
+            tags.insert(tag.key().to_string(), tag.value().to_string());
+        }
+        next = page.next_token().map(str::to_string);
+        if next.is_none() {
+            break;
+        }
+    }
+    Ok(Some(ObservedTable {
+        arn,
+        status: table.table_status().cloned(),
+        billing_mode,
+        key_schema,
+        tags,
+    }))
+}
+
+fn expected_key_schema() -> String {
+    format!("{KEY} (S) HASH")
+}
+
+/// The tag change a resource needs: tags of the description that are missing or different.
+pub(crate) fn tag_change(desired: &Tags, found: &BTreeMap<String, String>) -> Option<FieldChange> {
+    let missing = desired.missing_from(found.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    if missing.is_empty() {
+        return None;
+    }
+    let old = missing
+        .keys()
+        .map(|k| match found.get(k) {
+            Some(v) => format!("{k}={v}"),
+            None => format!("{k}=(unset)"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let new = missing
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(FieldChange::new(FIELD_TAGS, old, new))
+}
+
+pub(crate) fn diff(
+    name: &str,
+    tags: &Tags,
+    observed: Option<&ObservedTable>,
+) -> Result<Action, ProvisionError> {
+    let Some(table) = observed.filter(|t| !t.is_deleting()) else {
+        return Ok(Action::Create);
+    };
+    if table.key_schema != expected_key_schema() {
+        return Err(ProvisionError::IncompatibleTable {
+            table: name.to_string(),
+            found: table.key_schema.clone(),
+        });
+    }
+    let mut fields = Vec::new();
+    if table.billing_mode != BillingMode::PayPerRequest {
+        fields.push(FieldChange::new(
+            FIELD_BILLING,
+            table.billing_mode.as_str(),
+            BillingMode::PayPerRequest.as_str(),
+        ));
+    }
+    fields.extend(tag_change(tags, &table.tags));
+    Ok(Action::from_fields(fields))
+}
+
+/// Creates or updates the table; returns its ARN.
+pub(crate) async fn apply(
+    ctx: &Ctx,
+    name: &str,
+    tags: &Tags,
+    observed: Option<&ObservedTable>,
+    action: &Action,
+) -> anyhow::Result<()> {
+    let ddb = &ctx.clients.dynamodb;
+    match (action, observed) {
+        (Action::NoChange, _) => {}
+        (Action::Create, previous) => {
+            if previous.is_some_and(ObservedTable::is_deleting) {
+                ctx.progress.report(
+                    ResourceKind::Table,
+                    name,
+                    "waiting for the previous table to finish deleting",
+                );
+                wait_until_gone(ddb, name, &ctx.settings).await?;
+            }
+            let output = ddb
+                .create_table()
+                .table_name(name)
+                .billing_mode(BillingMode::PayPerRequest)
+                .attribute_definitions(
+                    AttributeDefinition::builder()
+                        .attribute_name(KEY)
+                        .attribute_type(ScalarAttributeType::S)
+                        .build()
+                        .context("building the table's attribute definition")?,
+                )
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name(KEY)
+                        .key_type(KeyType::Hash)
+                        .build()
+                        .context("building the table's key schema")?,
+                )
+                .set_tags(Some(dynamodb_tags(tags)?))
+                .send()
+                .await
+                .doing(|| format!("creating table {name}"))?;
+            let status = output
+                .table_description()
+                .and_then(|t| t.table_status().cloned());
+            if status != Some(TableStatus::Active) {
+                wait_until_active(ctx, name).await?;
+            }
+            ctx.progress.report(ResourceKind::Table, name, "created");
+        }
+        (Action::Update { fields }, Some(table)) => {
+            if action.updates(FIELD_BILLING) {
+                ddb.update_table()
+                    .table_name(name)
+                    .billing_mode(BillingMode::PayPerRequest)
+                    .send()
+                    .await
+                    .doing(|| format!("switching table {name} to on-demand billing"))?;
+                wait_until_active(ctx, name).await?;
+            }
+            if action.updates(FIELD_TAGS) {
+                ddb.tag_resource()
+                    .resource_arn(&table.arn)
+                    .set_tags(Some(dynamodb_tags(tags)?))
+                    .send()
+                    .await
+                    .doing(|| format!("tagging table {name}"))?;
+            }
+            ctx.progress
+                .report(ResourceKind::Table, name, updated_message(fields));
+        }
+        (Action::Update { .. }, None) => {
+            anyhow::bail!("internal error: update planned for table {name}, which does not exist")
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn updated_message(fields: &[FieldChange]) -> String {
+    let names: Vec<&str> = fields.iter().map(|f| f.field).collect();
+    format!("updated ({})", names.join(", "))
+}
+
+fn dynamodb_tags(tags: &Tags) -> anyhow::Result<Vec<Tag>> {
+    tags.iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .context("building a DynamoDB tag")
+        })
+        .collect()
+}
+
+async fn wait_until_active(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
+    ctx.progress
+        .report(ResourceKind::Table, name, "waiting until ACTIVE");
+    let timeout = ctx.settings.wait_timeout;
+    let wait = ctx
+        .clients
+        .dynamodb
+        .wait_until_table_exists()
+        .table_name(name)
+        .wait(timeout);
+    wait::bounded(|| format!("table {name} to become ACTIVE"), timeout, wait).await?;
+    Ok(())
+}
+
+async fn wait_until_gone(
+    ddb: &aws_sdk_dynamodb::Client,
+    name: &str,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    let timeout = settings.wait_timeout;
+    let wait = ddb
+        .wait_until_table_not_exists()
+        .table_name(name)
+        .wait(timeout);
+    wait::bounded(|| format!("table {name} to finish deleting"), timeout, wait).await?;
+    Ok(())
+}
+
+/// Whether the table holds at least one item (a one-item scan; `ItemCount` lags by hours).
+pub(crate) async fn holds_items(
+    ddb: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> anyhow::Result<bool> {
+    let output = found(
+        ddb.scan()
+            .table_name(name)
+            .select(Select::Count)
+            .limit(1)
+            .send()
+            .await,
+        |e| e.is_resource_not_found_exception(),
+    )
+    .doing(|| format!("checking whether table {name} holds items"))?;
+    Ok(output.is_some_and(|o| o.count() > 0 || o.last_evaluated_key().is_some()))
+}
+
+/// Deletes the table; `false` when it was already gone.
+pub(crate) async fn delete(ddb: &aws_sdk_dynamodb::Client, name: &str) -> anyhow::Result<bool> {
+    let deleted = found(ddb.delete_table().table_name(name).send().await, |e| {
+        e.is_resource_not_found_exception()
+    })
+    .doing(|| format!("deleting table {name}"))?;
+    Ok(deleted.is_some())
+}

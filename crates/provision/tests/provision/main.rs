@@ -1,0 +1,10 @@
+//! The reconciler against moto's server mode (reset before each test), and against the SDK's
+//! test doubles for what moto cannot show (IAM propagation, Pending / InProgress, throttling).
+//! One test binary: `cargo test -p provision --test provision`.
+
+#![allow(clippy::unwrap_used)]
+
+mod down;
+mod faults;
+mod support;
+mod up;
