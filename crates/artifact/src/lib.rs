@@ -1,1 +1,413 @@
-//! Builds `bootstrap` and packages it as a reproducible Lambda zip.
+//! Builds the `bootstrap` binary for Lambda's `provided.al2023` runtime and packages it.
+//!
+//! [`build_bootstrap`] cross-compiles the `handler` crate into a static musl ELF for arm64 or
+//! x86_64; [`package`] writes it as a zip with a single entry `bootstrap` (mode 0755). The zip is
+//! reproducible: fixed timestamps, fixed compression, no extra fields, so the same binary always
+//! gives the same bytes and an unchanged redeploy is detected by comparing SHA-256 with Lambda's
+//! `CodeSha256`. [`inspect_zip`] checks a zip someone hands us (`wishctl up --artifact`).
+//!
+//! This crate knows nothing of AWS; it only runs `cargo` and writes files.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+use stack::Architecture;
+use thiserror::Error;
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
+
+/// The one entry a `provided.al2023` deployment package needs.
+pub const ENTRY_NAME: &str = "bootstrap";
+/// Lambda's limit for a zip uploaded directly (not through S3).
+pub const MAX_DIRECT_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;
+const MODE: u32 = 0o755;
+/// The cargo profile `bootstrap` is built with (size-optimised release, see the root Cargo.toml).
+pub const PROFILE: &str = "lambda";
+
+/// A packaged deployment zip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    pub path: PathBuf,
+    /// SHA-256 of the zip, base64: the format of Lambda's `CodeSha256`.
+    pub sha256_base64: String,
+    pub size: u64,
+    /// The architecture of the `bootstrap` inside, read from its ELF header.
+    pub arch: Option<Architecture>,
+}
+
+#[derive(Debug, Error)]
+pub enum ArtifactError {
+    #[error("{tool} is not installed; it is needed to build bootstrap for {arch}: {hint}")]
+    MissingTool {
+        tool: &'static str,
+        arch: Architecture,
+        hint: &'static str,
+    },
+    #[error("cargo build of bootstrap for {arch} ({target}) failed with {status}; see the cargo output above")]
+    BuildFailed {
+        arch: Architecture,
+        target: &'static str,
+        status: String,
+    },
+    #[error("running cargo: {0}")]
+    Cargo(#[source] std::io::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a Lambda deployment zip: {reason}")]
+    InvalidZip { path: PathBuf, reason: String },
+    #[error("{path} is not an executable for {expected}: {reason}")]
+    WrongBinary {
+        path: PathBuf,
+        expected: Architecture,
+        reason: String,
+    },
+}
+
+impl ArtifactError {
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ArtifactError + '_ {
+        move |source| ArtifactError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Where cargo puts the release `bootstrap` for `arch`.
+pub fn bootstrap_path(arch: Architecture, workspace_root: &Path) -> PathBuf {
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root.join("target"));
+    target_dir
+        .join(arch.rust_target())
+        .join(PROFILE)
+        .join(ENTRY_NAME)
+}
+
+/// Cross-compiles `bootstrap` (the `handler` crate) with the `lambda` profile for `arch`. Incremental:
+/// when nothing changed, cargo returns at once. The C compilers come from the workspace's
+/// `.cargo/config.toml` (musl-gcc for x86_64, aarch64-linux-gnu-gcc for arm64).
+pub fn build_bootstrap(
+    arch: Architecture,
+    workspace_root: &Path,
+) -> Result<PathBuf, ArtifactError> {
+    let (compiler, hint) = match arch {
+        Architecture::X86_64 => ("musl-gcc", "apt-get install musl-tools"),
+        Architecture::Arm64 => (
+            "aarch64-linux-gnu-gcc",
+            "apt-get install gcc-aarch64-linux-gnu",
+        ),
+    };
+    if !on_path(compiler) {
+        return Err(ArtifactError::MissingTool {
+            tool: compiler,
+            arch,
+            hint,
+        });
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(workspace_root)
+        .args([
+            "build",
+            "--profile",
+            PROFILE,
+            "-p",
+            "handler",
+            "--bin",
+            ENTRY_NAME,
+        ])
+        .args(["--target", arch.rust_target()])
+        .status()
+        .map_err(ArtifactError::Cargo)?;
+    if !status.success() {
+        return Err(ArtifactError::BuildFailed {
+            arch,
+            target: arch.rust_target(),
+            status: status.to_string(),
+        });
+    }
+    Ok(bootstrap_path(arch, workspace_root))
+}
+
+/// Builds `bootstrap` for `arch` and packages it as `out_dir/bootstrap-<arch>.zip`.
+pub fn build_and_package(
+    arch: Architecture,
+    workspace_root: &Path,
+    out_dir: &Path,
+) -> Result<Artifact, ArtifactError> {
+    let binary = build_bootstrap(arch, workspace_root)?;
+    fs::create_dir_all(out_dir).map_err(ArtifactError::io(out_dir))?;
+    package(&binary, arch, &zip_path(out_dir, arch))
+}
+
+/// `out_dir/bootstrap-<arch>.zip`
+pub fn zip_path(out_dir: &Path, arch: Architecture) -> PathBuf {
+    out_dir.join(format!("{ENTRY_NAME}-{arch}.zip"))
+}
+
+/// Writes `binary` as the single entry `bootstrap` (0755) of a reproducible zip at `zip_path`,
+/// after checking it is an ELF executable for `arch`. The file is replaced atomically.
+pub fn package(
+    binary: &Path,
+    arch: Architecture,
+    zip_path: &Path,
+) -> Result<Artifact, ArtifactError> {
+    let bytes = fs::read(binary).map_err(ArtifactError::io(binary))?;
+    match elf_architecture(&bytes) {
+        Some(found) if found == arch => {}
+        Some(found) => {
+            return Err(ArtifactError::WrongBinary {
+                path: binary.to_path_buf(),
+                expected: arch,
+                reason: format!("it is built for {found}"),
+            })
+        }
+        None => {
+            return Err(ArtifactError::WrongBinary {
+                path: binary.to_path_buf(),
+                expected: arch,
+                reason: "it is not a 64-bit little-endian ELF for arm64 or x86_64".into(),
+            })
+        }
+    }
+    let zip = zip_bytes(&bytes).map_err(|e| ArtifactError::InvalidZip {
+        path: zip_path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let partial = zip_path.with_extension("zip.partial");
+    fs::write(&partial, &zip).map_err(ArtifactError::io(&partial))?;
+    fs::rename(&partial, zip_path).map_err(ArtifactError::io(zip_path))?;
+    Ok(Artifact {
+        path: zip_path.to_path_buf(),
+        sha256_base64: sha256_base64(&zip),
+        size: zip.len() as u64,
+        arch: Some(arch),
+    })
+}
+
+/// The zip bytes for one `bootstrap` entry. Deterministic: timestamp 1980-01-01 00:00, deflate
+/// level 9, Unix mode 0755, no extended timestamps.
+pub fn zip_bytes(binary: &[u8]) -> zip::result::ZipResult<Vec<u8>> {
+    let options = SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Deflated)
+        .compression_level(Some(9))
+        .last_modified_time(DateTime::default())
+        .unix_permissions(MODE);
+    let mut writer = ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    writer.start_file(ENTRY_NAME, options)?;
+    writer.write_all(binary)?;
+    Ok(writer.finish()?.into_inner())
+}
+
+/// Checks that `path` is a zip Lambda can run with handler `bootstrap`: a regular, executable
+/// entry named `bootstrap` holding an ELF for arm64 or x86_64, within the direct-upload limit.
+pub fn inspect_zip(path: &Path) -> Result<Artifact, ArtifactError> {
+    let invalid = |reason: String| ArtifactError::InvalidZip {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = fs::read(path).map_err(ArtifactError::io(path))?;
+    if bytes.len() as u64 > MAX_DIRECT_UPLOAD_BYTES {
+        return Err(invalid(format!(
+            "it is {} bytes; Lambda takes at most {MAX_DIRECT_UPLOAD_BYTES} bytes directly",
+            bytes.len()
+        )));
+    }
+    let mut archive = ZipArchive::new(std::io::Cursor::new(&bytes))
+        .map_err(|e| invalid(format!("it cannot be read as a zip ({e})")))?;
+    let mut entry = archive
+        .by_name(ENTRY_NAME)
+        .map_err(|_| invalid("it has no entry named bootstrap at its root".into()))?;
+    if entry.is_dir() {
+        return Err(invalid("bootstrap is a directory".into()));
+    }
+    if let Some(mode) = entry.unix_mode() {
+        if mode & 0o111 == 0 {
+            return Err(invalid(format!(
+                "bootstrap has mode {:o}, which Lambda cannot execute",
+                mode & 0o777
+            )));
+        }
+    }
+    let mut header = [0u8; 20];
+    let read = entry
+        .read(&mut header)
+        .map_err(|e| invalid(format!("bootstrap cannot be decompressed ({e})")))?;
+    let arch = elf_architecture(&header[..read]);
+    if arch.is_none() {
+        return Err(invalid(
+            "bootstrap is not a Linux ELF executable for arm64 or x86_64".into(),
+        ));
+    }
+    Ok(Artifact {
+        path: path.to_path_buf(),
+        sha256_base64: sha256_base64(&bytes),
+        size: bytes.len() as u64,
+        arch,
+    })
+}
+
+/// The architecture of a 64-bit little-endian ELF, from its header's `e_machine`.
+pub fn elf_architecture(bytes: &[u8]) -> Option<Architecture> {
+    if bytes.len() < 20 || &bytes[..4] != b"\x7fELF" || bytes[4] != 2 || bytes[5] != 1 {
+        return None;
+    }
+    let machine = u16::from_le_bytes([bytes[18], bytes[19]]);
+    Architecture::ALL
+        .into_iter()
+        .find(|arch| arch.elf_machine() == machine)
+}
+
+/// SHA-256, base64 (standard alphabet, padded), as Lambda reports `CodeSha256`.
+pub fn sha256_base64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+}
+
+/// The wishctl source workspace to build `bootstrap` from: the nearest ancestor of the current
+/// directory holding `handler/Cargo.toml` next to a `Cargo.toml`, else the workspace this crate
+/// was compiled in (so an installed `wishctl` run from elsewhere still finds its sources).
+pub fn find_workspace_root() -> Option<PathBuf> {
+    let is_root =
+        |dir: &Path| dir.join("Cargo.toml").is_file() && dir.join("handler/Cargo.toml").is_file();
+    if let Ok(cwd) = std::env::current_dir() {
+        if let Some(found) = cwd.ancestors().find(|dir| is_root(dir)) {
+            return Some(found.to_path_buf());
+        }
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|dir| is_root(dir))
+        .map(Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal ELF header for `machine`; enough for the checks, not a runnable program.
+    fn fake_elf(machine: u16) -> Vec<u8> {
+        let mut bytes = vec![0u8; 64];
+        bytes[..4].copy_from_slice(b"\x7fELF");
+        bytes[4] = 2; // 64-bit
+        bytes[5] = 1; // little endian
+        bytes[18..20].copy_from_slice(&machine.to_le_bytes());
+        bytes.extend(std::iter::repeat_n(0xAB, 4096));
+        bytes
+    }
+
+    #[test]
+    fn the_same_binary_gives_a_byte_identical_zip() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("bootstrap");
+        fs::write(&binary, fake_elf(183)).unwrap();
+        let first = package(&binary, Architecture::Arm64, &dir.path().join("a.zip")).unwrap();
+        // Touch the binary: a new mtime must not change the zip.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(&binary, fake_elf(183)).unwrap();
+        let second = package(&binary, Architecture::Arm64, &dir.path().join("b.zip")).unwrap();
+        assert_eq!(first.sha256_base64, second.sha256_base64);
+        assert_eq!(
+            fs::read(&first.path).unwrap(),
+            fs::read(&second.path).unwrap()
+        );
+    }
+
+    #[test]
+    fn the_zip_holds_one_executable_bootstrap_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("bin");
+        fs::write(&binary, fake_elf(62)).unwrap();
+        let artifact = package(&binary, Architecture::X86_64, &dir.path().join("x.zip")).unwrap();
+        let mut archive = ZipArchive::new(fs::File::open(&artifact.path).unwrap()).unwrap();
+        assert_eq!(archive.len(), 1);
+        let entry = archive.by_index(0).unwrap();
+        assert_eq!(entry.name().unwrap(), "bootstrap");
+        assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(0o755));
+        drop(entry);
+        let inspected = inspect_zip(&artifact.path).unwrap();
+        assert_eq!(inspected.arch, Some(Architecture::X86_64));
+        assert_eq!(inspected.sha256_base64, artifact.sha256_base64);
+    }
+
+    #[test]
+    fn packaging_refuses_a_binary_for_the_other_architecture() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("bootstrap");
+        fs::write(&binary, fake_elf(62)).unwrap();
+        let err = package(&binary, Architecture::Arm64, &dir.path().join("a.zip")).unwrap_err();
+        assert!(err.to_string().contains("built for x86_64"), "{err}");
+        fs::write(&binary, b"#!/bin/sh\necho hi\n").unwrap();
+        assert!(package(&binary, Architecture::Arm64, &dir.path().join("a.zip")).is_err());
+    }
+
+    #[test]
+    fn inspect_refuses_files_that_lambda_could_not_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_zip = dir.path().join("not.zip");
+        fs::write(&not_zip, b"hello").unwrap();
+        assert!(inspect_zip(&not_zip)
+            .unwrap_err()
+            .to_string()
+            .contains("cannot be read as a zip"));
+
+        let wrong_name = dir.path().join("wrong.zip");
+        let mut writer = ZipWriter::new(fs::File::create(&wrong_name).unwrap());
+        writer
+            .start_file("main", SimpleFileOptions::default())
+            .unwrap();
+        writer.write_all(&fake_elf(62)).unwrap();
+        writer.finish().unwrap();
+        assert!(inspect_zip(&wrong_name)
+            .unwrap_err()
+            .to_string()
+            .contains("no entry named bootstrap"));
+
+        let not_exec = dir.path().join("noexec.zip");
+        let mut writer = ZipWriter::new(fs::File::create(&not_exec).unwrap());
+        writer
+            .start_file(
+                "bootstrap",
+                SimpleFileOptions::default().unix_permissions(0o644),
+            )
+            .unwrap();
+        writer.write_all(&fake_elf(62)).unwrap();
+        writer.finish().unwrap();
+        assert!(inspect_zip(&not_exec)
+            .unwrap_err()
+            .to_string()
+            .contains("cannot execute"));
+
+        let script = dir.path().join("script.zip");
+        fs::write(&script, zip_bytes(b"#!/bin/sh\n").unwrap()).unwrap();
+        assert!(inspect_zip(&script)
+            .unwrap_err()
+            .to_string()
+            .contains("not a Linux ELF"));
+
+        assert!(matches!(
+            inspect_zip(&dir.path().join("missing.zip")),
+            Err(ArtifactError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn elf_architecture_reads_e_machine() {
+        assert_eq!(elf_architecture(&fake_elf(183)), Some(Architecture::Arm64));
+        assert_eq!(elf_architecture(&fake_elf(62)), Some(Architecture::X86_64));
+        assert_eq!(elf_architecture(&fake_elf(40)), None);
+        assert_eq!(elf_architecture(b"\x7fELF"), None);
+    }
+}
