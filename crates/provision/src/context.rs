@@ -24,16 +24,41 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Clients for every service from one SDK configuration (region, credentials, endpoint,
-    /// retry mode).
+    /// Clients for every service from one SDK configuration (region, credentials, endpoint),
+    /// each with the adaptive retry mode of [`crate::retry_config`].
     pub fn from_conf(sdk: &SdkConfig) -> Self {
+        let retry = crate::retry_config();
         Clients {
-            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
-            iam: aws_sdk_iam::Client::new(sdk),
-            lambda: aws_sdk_lambda::Client::new(sdk),
-            logs: aws_sdk_cloudwatchlogs::Client::new(sdk),
-            apigateway: aws_sdk_apigatewayv2::Client::new(sdk),
-            sts: aws_sdk_sts::Client::new(sdk),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(sdk)
+                    .retry_config(retry.clone())
+                    .build(),
+            ),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(sdk)
+                    .retry_config(retry.clone())
+                    .build(),
+            ),
+            lambda: aws_sdk_lambda::Client::from_conf(
+                aws_sdk_lambda::config::Builder::from(sdk)
+                    .retry_config(retry.clone())
+                    .build(),
+            ),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
+                aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
+                    .retry_config(retry.clone())
+                    .build(),
+            ),
+            apigateway: aws_sdk_apigatewayv2::Client::from_conf(
+                aws_sdk_apigatewayv2::config::Builder::from(sdk)
+                    .retry_config(retry.clone())
+                    .build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(sdk)
+                    .retry_config(retry)
+                    .build(),
+            ),
         }
     }
 

@@ -11,6 +11,8 @@ use std::time::Instant;
 use anyhow::Context as _;
 use aws_sdk_lambda::client::Waiters as _;
 use aws_sdk_lambda::error::SdkError;
+use aws_sdk_lambda::operation::create_function::CreateFunctionError;
+use aws_sdk_lambda::operation::update_function_configuration::UpdateFunctionConfigurationError;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
     Architecture, Environment, FunctionCode as LambdaCode, LastUpdateStatus, Runtime, State,
@@ -222,16 +224,18 @@ async fn read_zip(code: &FunctionCode) -> anyhow::Result<Blob> {
     Ok(Blob::new(bytes))
 }
 
-/// Whether Lambda refused a role because IAM has not propagated it yet.
-fn is_role_propagation_error<E>(err: &SdkError<E, aws_smithy_runtime_api::http::Response>) -> bool
-where
-    E: aws_sdk_lambda::error::ProvideErrorMetadata,
-{
-    err.as_service_error().is_some_and(|e| {
-        e.code() == Some("InvalidParameterValueException")
-            && e.message()
-                .is_some_and(|m| m.contains("cannot be assumed by Lambda"))
-    })
+/// The message Lambda gives while IAM has not propagated a new role (or a role's new trust
+/// policy) yet.
+const ROLE_NOT_ASSUMABLE: &str = "cannot be assumed by Lambda";
+
+fn create_hit_propagation(err: &CreateFunctionError) -> bool {
+    matches!(err, CreateFunctionError::InvalidParameterValueException(e)
+        if e.message().is_some_and(|m| m.contains(ROLE_NOT_ASSUMABLE)))
+}
+
+fn update_hit_propagation(err: &UpdateFunctionConfigurationError) -> bool {
+    matches!(err, UpdateFunctionConfigurationError::InvalidParameterValueException(e)
+        if e.message().is_some_and(|m| m.contains(ROLE_NOT_ASSUMABLE)))
 }
 
 /// Retries `call` while IAM has not propagated the role yet: doubling delays from
@@ -239,10 +243,10 @@ where
 async fn retry_role_propagation<T, E, F, Fut>(
     ctx: &Ctx,
     name: &str,
+    is_propagation: fn(&E) -> bool,
     mut call: F,
 ) -> Result<T, SdkError<E, aws_smithy_runtime_api::http::Response>>
 where
-    E: aws_sdk_lambda::error::ProvideErrorMetadata,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, SdkError<E, aws_smithy_runtime_api::http::Response>>>,
 {
@@ -257,7 +261,7 @@ where
     loop {
         match call().await {
             Err(err)
-                if is_role_propagation_error(&err)
+                if err.as_service_error().is_some_and(is_propagation)
                     && started.elapsed() + delay <= propagation_timeout =>
             {
                 ctx.progress.report(
@@ -295,7 +299,7 @@ pub(crate) async fn apply(
     match (action, observed) {
         (Action::Create, _) => {
             let zip = read_zip(desired.code).await?;
-            let output = retry_role_propagation(ctx, name, || {
+            let output = retry_role_propagation(ctx, name, create_hit_propagation, || {
                 lambda
                     .create_function()
                     .function_name(name)
@@ -332,7 +336,7 @@ pub(crate) async fn apply(
         (Action::Update { fields }, Some(found)) => {
             wait_settled(ctx, name, found).await?;
             if CONFIG_FIELDS.iter().any(|f| action.updates(f)) {
-                let output = retry_role_propagation(ctx, name, || {
+                let output = retry_role_propagation(ctx, name, update_hit_propagation, || {
                     lambda
                         .update_function_configuration()
                         .function_name(name)

@@ -76,6 +76,14 @@ pub struct OutputsReport {
     pub calls: CallReport,
 }
 
+/// The SDK retry behaviour for every client: adaptive mode, which retries throttling
+/// (`TooManyRequestsException`, `ThrottlingException`, ...) and transient errors with exponential
+/// backoff and also slows the client down while it is being throttled; API Gateway's management
+/// API allows only about 10 requests per second per account.
+pub fn retry_config() -> aws_smithy_types::retry::RetryConfig {
+    aws_smithy_types::retry::RetryConfig::adaptive().with_max_attempts(6)
+}
+
 impl fmt::Display for CallReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

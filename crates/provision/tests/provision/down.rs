@@ -1,1 +1,360 @@
+//! `down` and `outputs` against moto: nothing left behind, idempotence, data safety, ownership,
+//! independent stacks.
 
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use provision::{Action, DataPolicy, Outcome, ProvisionError, Provisioner, ResourceKind};
+use stack::StackName;
+
+use crate::support::{code, moto, provisioner, spec};
+use crate::up::create_untagged_table;
+
+fn stack(name: &str) -> StackName {
+    name.parse().unwrap()
+}
+
+/// Whether any trace of `stack` is left in the account, looked up by name through the SDK.
+async fn traces(p: &Provisioner, stack: &str) -> Vec<String> {
+    let names = self::stack(stack).resources();
+    let c = p.clients();
+    let mut left = Vec::new();
+    if c.dynamodb
+        .describe_table()
+        .table_name(&names.table)
+        .send()
+        .await
+        .is_ok()
+    {
+        left.push(format!("table {}", names.table));
+    }
+    if c.iam.get_role().role_name(&names.role).send().await.is_ok() {
+        left.push(format!("role {}", names.role));
+    }
+    let roles = c
+        .iam
+        .list_roles()
+        .path_prefix(stack::ROLE_PATH)
+        .send()
+        .await
+        .unwrap();
+    for role in roles.roles() {
+        if role.role_name() == names.role {
+            left.push(format!("listed role {}", names.role));
+        }
+    }
+    if c.lambda
+        .get_function()
+        .function_name(&names.function)
+        .send()
+        .await
+        .is_ok()
+    {
+        left.push(format!("function {}", names.function));
+    }
+    let apis = c.apigateway.get_apis().send().await.unwrap();
+    for api in apis
+        .items()
+        .iter()
+        .filter(|a| a.name() == Some(names.api.as_str()))
+    {
+        left.push(format!("api {:?}", api.api_id()));
+    }
+    let groups = c
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(&names.log_group)
+        .send()
+        .await
+        .unwrap();
+    for group in groups.log_groups() {
+        left.push(format!("log group {:?}", group.log_group_name()));
+    }
+    left
+}
+
+async fn put_item(p: &Provisioner, table: &str) {
+    p.clients()
+        .dynamodb
+        .put_item()
+        .table_name(table)
+        .set_item(Some(HashMap::from([
+            ("id".to_string(), AttributeValue::S("1".to_string())),
+            ("name".to_string(), AttributeValue::S("a bike".to_string())),
+        ])))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn down_leaves_nothing_behind_and_a_second_down_is_a_no_op() {
+    // GIVEN a deployed stack
+    let session = moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    provisioner(&session)
+        .await
+        .up(&spec("demo", &["a"], &["s"]), &code(dir.path(), b"v1"))
+        .await
+        .unwrap();
+    let p = provisioner(&session).await;
+    assert_eq!(traces(&p, "demo").await.len(), 6);
+
+    // WHEN down runs (a new process: nothing but AWS to go by)
+    let report = provisioner(&session)
+        .await
+        .down(&stack("demo"), DataPolicy::RefuseIfNotEmpty)
+        .await
+        .unwrap();
+
+    // THEN every resource was deleted and none is left
+    assert!(report.teardown.failures().is_empty(), "{}", report.teardown);
+    let deleted: Vec<ResourceKind> = report
+        .teardown
+        .removals
+        .iter()
+        .filter(|r| r.outcome == Outcome::Deleted)
+        .map(|r| r.kind)
+        .collect();
+    for kind in [
+        ResourceKind::Api,
+        ResourceKind::Permission,
+        ResourceKind::Function,
+        ResourceKind::LogGroup,
+        ResourceKind::RolePolicy,
+        ResourceKind::Role,
+        ResourceKind::Table,
+    ] {
+        assert!(
+            deleted.contains(&kind),
+            "{kind} not deleted: {}",
+            report.teardown
+        );
+    }
+    assert_eq!(traces(&p, "demo").await, Vec::<String>::new());
+
+    // AND a second down finds nothing, changes nothing and succeeds
+    let again = provisioner(&session)
+        .await
+        .down(&stack("demo"), DataPolicy::RefuseIfNotEmpty)
+        .await
+        .unwrap();
+    assert!(again.teardown.was_already_gone(), "{}", again.teardown);
+    assert_eq!(
+        again.calls.mutating,
+        0,
+        "{:?}",
+        again.calls.mutating_operations()
+    );
+    assert!(again.teardown.to_string().contains("nothing left"));
+}
+
+#[tokio::test]
+async fn down_refuses_a_table_holding_items_and_deletes_nothing() {
+    // GIVEN a deployed stack with one item in its table
+    let session = moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = code(dir.path(), b"v1");
+    let spec = spec("demo", &["a"], &[]);
+    let up = provisioner(&session).await.up(&spec, &zip).await.unwrap();
+    let p = provisioner(&session).await;
+    put_item(&p, &up.outputs.table).await;
+
+    // WHEN down runs without --delete-data / --keep-data
+    let before = p.counter().mark();
+    let err = p
+        .down(&stack("demo"), DataPolicy::RefuseIfNotEmpty)
+        .await
+        .unwrap_err();
+
+    // THEN it refuses, names the table and the flags, and deleted nothing
+    assert!(matches!(
+        err.downcast_ref(),
+        Some(ProvisionError::TableNotEmpty { .. })
+    ));
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("wishctl-demo-items") && message.contains("--delete-data"),
+        "{message}"
+    );
+    assert!(p.counter().since(before).iter().all(|c| !c.mutating));
+    let plan = provisioner(&session).await.plan(&spec, &zip).await.unwrap();
+    assert!(!plan.plan.has_changes(), "{}", plan.plan);
+}
+
+#[tokio::test]
+async fn keep_data_keeps_the_table_and_a_later_up_adopts_it() {
+    // GIVEN a deployed stack with an item
+    let session = moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = code(dir.path(), b"v1");
+    let spec = spec("demo", &["a"], &[]);
+    let up = provisioner(&session).await.up(&spec, &zip).await.unwrap();
+    let p = provisioner(&session).await;
+    put_item(&p, &up.outputs.table).await;
+
+    // WHEN down --keep-data runs
+    let report = provisioner(&session)
+        .await
+        .down(&stack("demo"), DataPolicy::Keep)
+        .await
+        .unwrap();
+
+    // THEN only the table is left, with its item
+    assert!(report.teardown.failures().is_empty(), "{}", report.teardown);
+    assert_eq!(traces(&p, "demo").await, ["table wishctl-demo-items"]);
+    let table_removal = report
+        .teardown
+        .removals
+        .iter()
+        .find(|r| r.kind == ResourceKind::Table)
+        .unwrap();
+    assert_eq!(table_removal.outcome, Outcome::Kept);
+
+    // AND a later up adopts the table as it is and recreates the rest
+    let again = provisioner(&session).await.up(&spec, &zip).await.unwrap();
+    assert_eq!(
+        again.plan.action(ResourceKind::Table),
+        Some(&Action::NoChange)
+    );
+    assert!(!again.calls.mutating_operations().contains(&"CreateTable"));
+    let scan = p
+        .clients()
+        .dynamodb
+        .scan()
+        .table_name(&again.outputs.table)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scan.count(), 1);
+}
+
+#[tokio::test]
+async fn delete_data_deletes_a_table_holding_items() {
+    let session = moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    let up = provisioner(&session)
+        .await
+        .up(&spec("demo", &["a"], &[]), &code(dir.path(), b"v1"))
+        .await
+        .unwrap();
+    let p = provisioner(&session).await;
+    put_item(&p, &up.outputs.table).await;
+
+    let report = provisioner(&session)
+        .await
+        .down(&stack("demo"), DataPolicy::Delete)
+        .await
+        .unwrap();
+
+    assert!(report.teardown.failures().is_empty(), "{}", report.teardown);
+    assert_eq!(traces(&p, "demo").await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn two_stacks_side_by_side_stay_independent() {
+    // GIVEN two stacks in the same account
+    let session = moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = code(dir.path(), b"v1");
+    let a = provisioner(&session)
+        .await
+        .up(&spec("alpha", &["a"], &[]), &zip)
+        .await
+        .unwrap();
+    let b = provisioner(&session)
+        .await
+        .up(&spec("beta", &["b"], &["s"]), &zip)
+        .await
+        .unwrap();
+    assert_ne!(a.outputs.api_id, b.outputs.api_id);
+
+    // WHEN one is changed and the other torn down
+    provisioner(&session)
+        .await
+        .up(&spec("alpha", &["a2"], &[]), &zip)
+        .await
+        .unwrap();
+    let report = provisioner(&session)
+        .await
+        .down(&stack("alpha"), DataPolicy::Delete)
+        .await
+        .unwrap();
+    assert!(report.teardown.failures().is_empty(), "{}", report.teardown);
+
+    // THEN the other is untouched: same outputs, nothing to change
+    let p = provisioner(&session).await;
+    assert_eq!(traces(&p, "alpha").await, Vec::<String>::new());
+    assert_eq!(traces(&p, "beta").await.len(), 6);
+    let outputs = provisioner(&session)
+        .await
+        .outputs(&stack("beta"))
+        .await
+        .unwrap();
+    assert_eq!(outputs.outputs, b.outputs);
+    let plan = provisioner(&session)
+        .await
+        .plan(&spec("beta", &["b"], &["s"]), &zip)
+        .await
+        .unwrap();
+    assert!(!plan.plan.has_changes(), "{}", plan.plan);
+}
+
+#[tokio::test]
+async fn down_never_deletes_a_foreign_table_with_the_stack_name() {
+    // GIVEN a table created by hand under the stack's table name, next to an owned role
+    let session = moto().await;
+    let p = provisioner(&session).await;
+    create_untagged_table(&p, "wishctl-demo-items").await;
+
+    // WHEN down runs, even with --delete-data
+    let err = p
+        .down(&stack("demo"), DataPolicy::Delete)
+        .await
+        .unwrap_err();
+
+    // THEN it refuses, naming the table, and the table is still there
+    assert!(matches!(
+        err.downcast_ref(),
+        Some(ProvisionError::NotOwned { .. })
+    ));
+    assert!(format!("{err:#}").contains("table wishctl-demo-items"));
+    assert!(p
+        .clients()
+        .dynamodb
+        .describe_table()
+        .table_name("wishctl-demo-items")
+        .send()
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
+async fn outputs_read_the_deployed_stack_back_and_name_what_is_missing() {
+    let session = moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    let up = provisioner(&session)
+        .await
+        .up(&spec("demo", &["a"], &[]), &code(dir.path(), b"v1"))
+        .await
+        .unwrap();
+
+    let read = provisioner(&session)
+        .await
+        .outputs(&stack("demo"))
+        .await
+        .unwrap();
+    assert_eq!(read.outputs, up.outputs);
+    assert_eq!(read.calls.mutating, 0);
+
+    let missing = provisioner(&session)
+        .await
+        .outputs(&stack("other"))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        missing.downcast_ref(),
+        Some(ProvisionError::NotDeployed { .. })
+    ));
+    assert!(format!("{missing:#}").contains("stack other is not deployed"));
+}
