@@ -37,7 +37,7 @@ pub fn to_api_request(request: Request) -> ApiRequest {
         .lambda_context_ref()
         .map(|context| context.request_id.clone())
         .unwrap_or_default();
-    let (claims, time_epoch) = match request.request_context_ref() {
+    let (claims, time_epoch, route_key) = match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(context)) => (
             context
                 .authorizer
@@ -50,15 +50,20 @@ pub fn to_api_request(request: Request) -> ApiRequest {
                         .collect::<BTreeMap<_, _>>()
                 }),
             Some(context.time_epoch).filter(|epoch| *epoch > 0),
+            context.route_key.clone(),
         ),
-        _ => (None, None),
+        _ => (None, None, None),
     };
     let time = match time_epoch {
         Some(epoch) => wishlist::event::rfc3339_from_epoch_millis(epoch),
         None => wishlist::event::now_rfc3339(),
     };
     let method = request.method().as_str().to_string();
-    let path = request.uri().path().to_string();
+    let path = route_path(
+        route_key.as_deref(),
+        request.raw_http_path(),
+        request.uri().path(),
+    );
     let body = match request.into_body() {
         Body::Empty => Vec::new(),
         Body::Text(text) => text.into_bytes(),
@@ -73,6 +78,20 @@ pub fn to_api_request(request: Request) -> ApiRequest {
         claims,
         time,
     }
+}
+
+/// The path API Gateway matched: the path of the route key (`POST /wish-list-service`), which
+/// carries no stage prefix and needs no `Host` header; else the raw path; else the URI's path.
+fn route_path(route_key: Option<&str>, raw_path: &str, uri_path: &str) -> String {
+    if let Some((_, path)) = route_key.and_then(|key| key.split_once(' ')) {
+        if path.starts_with('/') {
+            return path.to_string();
+        }
+    }
+    if raw_path.starts_with('/') {
+        return raw_path.to_string();
+    }
+    uri_path.to_string()
 }
 
 fn to_http_response(response: ApiResponse) -> Response<Body> {
@@ -112,5 +131,24 @@ pub async fn report_init_error(message: &str) {
             let mut sink = Vec::new();
             let _ = stream.read_to_end(&mut sink).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_path;
+
+    #[test]
+    fn the_route_key_wins_over_stage_prefixed_or_hostless_paths() {
+        assert_eq!(
+            route_path(
+                Some("POST /wish-list-service"),
+                "/prod/wish-list-service",
+                "/"
+            ),
+            "/wish-list-service"
+        );
+        assert_eq!(route_path(Some("$default"), "/x", "/y"), "/x");
+        assert_eq!(route_path(None, "", "/y"), "/y");
     }
 }
