@@ -8,9 +8,9 @@ use stack::Architecture;
 /// Flags of `wishctl build`.
 #[derive(Debug, clap::Args)]
 pub struct BuildArgs {
-    /// Architecture to build for; `all` builds both.
+    /// Architecture to build for: arm64, x86_64, or all. Repeatable.
     #[arg(long, default_value = "arm64", value_parser = parse_arches)]
-    arch: Vec<Architecture>,
+    arch: Vec<ArchChoice>,
     /// Folder the zips are written to (`bootstrap-<arch>.zip`).
     #[arg(long, default_value = "dist")]
     out_dir: PathBuf,
@@ -19,13 +19,17 @@ pub struct BuildArgs {
     json: bool,
 }
 
-fn parse_arches(value: &str) -> Result<Vec<Architecture>, String> {
+/// One `--arch` value: one architecture, or both.
+#[derive(Debug, Clone)]
+struct ArchChoice(Vec<Architecture>);
+
+fn parse_arches(value: &str) -> Result<ArchChoice, String> {
     if value == "all" {
-        return Ok(Architecture::ALL.to_vec());
+        return Ok(ArchChoice(Architecture::ALL.to_vec()));
     }
     value
         .parse::<Architecture>()
-        .map(|arch| vec![arch])
+        .map(|arch| ArchChoice(vec![arch]))
         .map_err(|e| e.to_string())
 }
 
@@ -40,8 +44,12 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
             .context("reading the current directory")?
             .join(&args.out_dir)
     };
-    let mut arches: Vec<Architecture> = args.arch.into_iter().flatten().collect();
-    arches.dedup();
+    let mut arches: Vec<Architecture> = Vec::new();
+    for arch in args.arch.into_iter().flat_map(|choice| choice.0) {
+        if !arches.contains(&arch) {
+            arches.push(arch);
+        }
+    }
     for arch in arches {
         let artifact = tokio::task::spawn_blocking({
             let (root, out_dir) = (root.clone(), out_dir.clone());
