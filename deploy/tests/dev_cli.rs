@@ -1,0 +1,571 @@
+//! `wishctl dev` and `wishctl token` as a user runs them: real processes, real HTTP on loopback.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use testkit::issuer::TestIssuer;
+
+const WISHCTL: &str = env!("CARGO_BIN_EXE_wishctl");
+const ITEM: &str = r#"{"name": "Test Item 3", "description": "Test Description 3", "url": "https://www.amazon.com"}"#;
+const AUDIENCE: &str = "https://wishlist.example.com";
+
+/// A running `wishctl dev`, killed when dropped.
+struct DevProcess {
+    child: Child,
+    port: u16,
+    banner: Vec<String>,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl DevProcess {
+    fn start(args: &[&str]) -> DevProcess {
+        Self::start_with_env(args, &[])
+    }
+
+    fn start_with_env(args: &[&str], env: &[(&str, String)]) -> DevProcess {
+        let mut command = Command::new(WISHCTL);
+        command
+            .arg("dev")
+            .args(["--port", "0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env_remove("RUST_LOG");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("wishctl starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let (out_tx, out_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if out_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (err_tx, err_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if err_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut banner = Vec::new();
+        // The banner ends with the line telling how to stop.
+        while !banner
+            .last()
+            .is_some_and(|l: &String| l.starts_with("Stop with Ctrl-C"))
+        {
+            match out_rx.recv_timeout(Duration::from_secs(15)) {
+                Ok(line) => banner.push(line),
+                Err(_) => {
+                    let _ = child.kill();
+                    let errors: Vec<String> = err_rx.try_iter().collect();
+                    panic!("wishctl dev printed no banner; stdout: {banner:?}; stderr: {errors:?}");
+                }
+            }
+        }
+        let first = banner.first().cloned().unwrap_or_default();
+        let port = first
+            .split("http://127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("no URL in the banner: {banner:?}"));
+        DevProcess {
+            child,
+            port,
+            banner,
+            stderr: err_rx,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/wish-list-service", self.port)
+    }
+
+    fn still_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.try_iter().collect()
+    }
+}
+
+impl Drop for DevProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wishctl(args: &[&str]) -> Output {
+    Command::new(WISHCTL)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("wishctl runs")
+}
+
+fn dir_arg(dir: &Path) -> String {
+    dir.display().to_string()
+}
+
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    body: String,
+    www_authenticate: Option<String>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Answer {
+    let response = request.send().await.expect("wishctl dev answers");
+    let www_authenticate = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().expect("ascii").to_string());
+    let status = response.status().as_u16();
+    let body = response.text().await.expect("body");
+    Answer {
+        status,
+        body,
+        www_authenticate,
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client")
+}
+
+async fn post(url: &str, token: Option<&str>) -> Answer {
+    let mut request = client()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(ITEM);
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    send(request).await
+}
+
+async fn get(url: &str) -> Answer {
+    send(client().get(url)).await
+}
+
+#[tokio::test]
+async fn the_walkthrough_test_section_with_wishctl_dev_and_wishctl_token() {
+    // GIVEN `wishctl dev` with no configuration (its own issuer, in-memory store)
+    let dev_dir = tempfile::tempdir().expect("tempdir");
+    let dev_dir_arg = dir_arg(dev_dir.path());
+    let dev = DevProcess::start(&["--dev-dir", &dev_dir_arg, "--log", "off"]);
+    let banner = dev.banner.join("\n");
+    assert!(
+        banner.contains(&format!("curl -i {}", dev.url())),
+        "{banner}"
+    );
+    assert!(
+        banner.contains(&format!(
+            "TOKEN=$(wishctl token --port {} --dev-dir {dev_dir_arg})",
+            dev.port
+        )),
+        "{banner}"
+    );
+    assert!(
+        banner.contains("-H \"Authorization: Bearer $TOKEN\""),
+        "{banner}"
+    );
+
+    // GET 200 with an empty list
+    let listed = get(&dev.url()).await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.json(), json!({"Items": [], "Count": 0}));
+
+    // POST without a token: 401
+    let refused = post(&dev.url(), None).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.body, r#"{"message":"Unauthorized"}"#);
+    assert_eq!(
+        refused.www_authenticate.as_deref(),
+        Some(
+            r#"Bearer scope="" error="invalid_token" error_description="the request has no access token in its Authorization header""#
+        )
+    );
+
+    // POST with a token printed by `wishctl token`: 201
+    let port = dev.port.to_string();
+    let minted = wishctl(&[
+        "token",
+        "--port",
+        &port,
+        "--dev-dir",
+        &dev_dir_arg,
+        "--sub",
+        "auth0|walkthrough",
+    ]);
+    assert!(
+        minted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&minted.stderr)
+    );
+    let token = String::from_utf8(minted.stdout).expect("utf-8");
+    let token = token.trim();
+    assert_eq!(token.split('.').count(), 3, "{token}");
+    let created = post(&dev.url(), Some(token)).await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let id = created.json()["id"].as_str().expect("id").to_string();
+
+    // The next GET shows the item, created by the token's subject
+    let listed = get(&dev.url()).await.json();
+    assert_eq!(listed["Count"], 1);
+    assert_eq!(listed["Items"][0]["id"], id);
+    assert_eq!(listed["Items"][0]["name"], "Test Item 3");
+    assert_eq!(listed["Items"][0]["createdBy"], "auth0|walkthrough");
+}
+
+#[tokio::test]
+async fn token_output_json_adds_claims_and_expiry_and_scopes_are_enforced() {
+    // GIVEN `wishctl dev` whose POST route needs scope write:items
+    let dev_dir = tempfile::tempdir().expect("tempdir");
+    let dev_dir_arg = dir_arg(dev_dir.path());
+    let dev = DevProcess::start(&[
+        "--dev-dir",
+        &dev_dir_arg,
+        "--scope",
+        "write:items",
+        "--log",
+        "off",
+    ]);
+    assert!(
+        dev.banner.join("\n").contains(&format!(
+            "TOKEN=$(wishctl token --port {} --dev-dir {dev_dir_arg} --scope write:items)",
+            dev.port
+        )),
+        "{:?}",
+        dev.banner
+    );
+    let port = dev.port.to_string();
+
+    // WHEN a token with that scope is asked for as JSON
+    let out = wishctl(&[
+        "token",
+        "--port",
+        &port,
+        "--dev-dir",
+        &dev_dir_arg,
+        "--scope",
+        "read:items",
+        "--scope",
+        "write:items",
+        "--expires-in",
+        "15m",
+        "--output",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let minted: Value = serde_json::from_slice(&out.stdout).expect("json");
+    // THEN it carries its claims and expiry
+    assert_eq!(minted["token_type"], "Bearer");
+    assert_eq!(minted["expires_in"], 900);
+    let claims = &minted["claims"];
+    assert_eq!(claims["iss"], format!("http://127.0.0.1:{port}/"));
+    assert_eq!(claims["aud"], "wishctl-dev");
+    assert_eq!(claims["sub"], "wishctl|dev-user");
+    assert_eq!(claims["scope"], "read:items write:items");
+    assert_eq!(
+        claims["exp"]
+            .as_i64()
+            .zip(claims["iat"].as_i64())
+            .map(|(e, i)| e - i),
+        Some(900)
+    );
+    assert!(
+        minted["expires_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{minted}"
+    );
+    let token = minted["access_token"].as_str().expect("token");
+    assert_eq!(post(&dev.url(), Some(token)).await.status, 201);
+
+    // AND a token without the scope is forbidden
+    let out = wishctl(&["token", "--port", &port, "--dev-dir", &dev_dir_arg]);
+    let plain = String::from_utf8(out.stdout).expect("utf-8");
+    let forbidden = post(&dev.url(), Some(plain.trim())).await;
+    assert_eq!(forbidden.status, 403);
+    assert_eq!(forbidden.body, r#"{"message":"Forbidden"}"#);
+}
+
+// The issuer runs on this runtime while the test thread blocks on the child's output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_separate_issuer_then_its_tokens_are_accepted_through_discovery() {
+    // GIVEN an OIDC issuer in this process and `wishctl dev --issuer` in another
+    let issuer = TestIssuer::start().await.expect("issuer");
+    let dev = DevProcess::start(&[
+        "--issuer",
+        issuer.issuer(),
+        "--audience",
+        AUDIENCE,
+        "--log",
+        "json",
+    ]);
+    assert!(dev
+        .banner
+        .join("\n")
+        .contains(&format!("issuer     {}", issuer.issuer())));
+    assert_eq!(
+        issuer.discovery_requests(),
+        1,
+        "keys are fetched at startup"
+    );
+
+    // WHEN it receives the issuer's token THEN 201, and the item is created by its subject
+    let token = issuer.mint(&issuer.claims("auth0|from-issuer", AUDIENCE));
+    assert_eq!(post(&dev.url(), Some(&token)).await.status, 201);
+    assert_eq!(
+        get(&dev.url()).await.json()["Items"][0]["createdBy"],
+        "auth0|from-issuer"
+    );
+
+    // AND a token for another audience is refused
+    let other = issuer.mint(&issuer.claims("auth0|x", "https://other.example.com"));
+    let refused = post(&dev.url(), Some(&other)).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(
+        refused.www_authenticate.as_deref(),
+        Some(
+            r#"Bearer scope="" error="invalid_token" error_description="the token does not have a valid audience""#
+        )
+    );
+
+    // AND the keys were fetched once, not per request
+    assert_eq!(issuer.jwks_requests(), 1);
+
+    // AND each request was logged as one JSON line without the token
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let log: Vec<Value> = dev
+        .stderr_lines()
+        .iter()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    assert_eq!(log.len(), 3, "{log:?}");
+    assert_eq!(log[0]["status"], 201);
+    assert_eq!(log[0]["sub"], "auth0|from-issuer");
+    assert_eq!(log[2]["reason"], "the token does not have a valid audience");
+    let text = serde_json::to_string(&log).expect("json");
+    assert!(!text.contains(&token) && !text.contains(&other));
+}
+
+// The issuer runs on this runtime while the test thread blocks on the child's output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_discovery_document_that_never_arrives_then_posts_are_refused_and_dev_stays_up() {
+    // GIVEN an issuer whose discovery hangs
+    let issuer = TestIssuer::start().await.expect("issuer");
+    issuer.hang_discovery(true);
+    // WHEN `wishctl dev` starts against it
+    let mut dev = DevProcess::start(&[
+        "--issuer",
+        issuer.issuer(),
+        "--audience",
+        AUDIENCE,
+        "--log",
+        "off",
+    ]);
+    // THEN it warns that the keys could not be fetched within 1500 ms, and serves anyway
+    let warnings = dev.stderr_lines().join("\n");
+    assert!(
+        warnings.contains("warning: cannot fetch the signing keys of")
+            && warnings.contains("timed out after 1500 ms"),
+        "{warnings}"
+    );
+    let token = issuer.mint(&issuer.claims("auth0|u", AUDIENCE));
+    let refused = post(&dev.url(), Some(&token)).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.body, r#"{"message":"Unauthorized"}"#);
+    let header = refused.www_authenticate.unwrap_or_default();
+    assert!(
+        header.contains(r#"error="invalid_token" error_description="the issuer's signing keys are unavailable: GET "#)
+            && header.contains("timed out after 1500 ms"),
+        "{header}"
+    );
+    // AND GET still works and the process is alive
+    assert_eq!(get(&dev.url()).await.status, 200);
+    assert!(dev.still_running());
+}
+
+#[tokio::test]
+async fn dev_with_a_dynamodb_endpoint_creates_the_table_and_keeps_items_there() {
+    let session = testkit::moto::MotoServer::shared().session().await;
+    let dev_dir = tempfile::tempdir().expect("tempdir");
+    let dev_dir_arg = dir_arg(dev_dir.path());
+    let dev = DevProcess::start_with_env(
+        &[
+            "--dev-dir",
+            &dev_dir_arg,
+            "--log",
+            "off",
+            "--dynamodb-endpoint",
+            session.endpoint(),
+            "--table",
+            "dev-items",
+        ],
+        &testkit::moto::aws_env(session.endpoint()),
+    );
+    assert!(
+        dev.banner
+            .join("\n")
+            .contains("DynamoDB table dev-items on"),
+        "{:?}",
+        dev.banner
+    );
+    let port = dev.port.to_string();
+    let out = wishctl(&[
+        "token",
+        "--port",
+        &port,
+        "--dev-dir",
+        &dev_dir_arg,
+        "--sub",
+        "auth0|dynamo",
+    ]);
+    let token = String::from_utf8(out.stdout).expect("utf-8");
+    assert_eq!(post(&dev.url(), Some(token.trim())).await.status, 201);
+
+    let client = aws_sdk_dynamodb::Client::new(&session.sdk_config().await);
+    let scan = client
+        .scan()
+        .table_name("dev-items")
+        .send()
+        .await
+        .expect("scan");
+    assert_eq!(scan.count(), 1);
+    let item = &scan.items()[0];
+    assert_eq!(
+        item.get("createdBy")
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str),
+        Some("auth0|dynamo")
+    );
+    assert_eq!(get(&dev.url()).await.json()["Count"], 1);
+}
+
+#[test]
+fn dev_with_an_issuer_needs_an_audience() {
+    let out = wishctl(&[
+        "dev",
+        "--port",
+        "0",
+        "--issuer",
+        "https://tenant.auth0.com/",
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "error: --issuer https://tenant.auth0.com/ needs at least one --audience (the API identifier its tokens carry in aud)"
+    );
+}
+
+#[test]
+fn dev_refuses_a_plain_http_issuer_off_this_machine() {
+    let out = wishctl(&[
+        "dev",
+        "--port",
+        "0",
+        "--issuer",
+        "http://tenant.example.com/",
+        "--audience",
+        "a",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "error: --issuer is not usable: invalid issuer \"http://tenant.example.com/\""
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn token_refuses_flags_it_cannot_honour() {
+    let dev_dir = tempfile::tempdir().expect("tempdir");
+    let dev_dir_arg = dir_arg(dev_dir.path());
+    for (args, message) in [
+        (
+            vec!["--port", "0"],
+            "error: --port 0 names no server: give the port `wishctl dev` printed",
+        ),
+        (
+            vec!["--expires-in", "0s"],
+            "error: --expires-in must be between 1s and 30 days, got 0s",
+        ),
+        (
+            vec!["--scope", "a b"],
+            "error: --scope \"a b\" must be one non-empty word; repeat --scope for several",
+        ),
+        (vec!["--sub", " "], "error: --sub must not be empty"),
+    ] {
+        let mut full = vec!["token", "--dev-dir", &dev_dir_arg];
+        full.extend(args.iter().copied());
+        let out = wishctl(&full);
+        assert!(!out.status.success(), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim(),
+            message,
+            "{args:?}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let too_long = wishctl(&["token", "--dev-dir", &dev_dir_arg, "--expires-in", "31days"]);
+    assert!(!too_long.status.success());
+    assert!(String::from_utf8_lossy(&too_long.stderr)
+        .starts_with("error: --expires-in must be between 1s and 30 days, got 1month"));
+}
+
+#[test]
+fn token_and_dev_share_one_key_that_is_created_once() {
+    let dev_dir = tempfile::tempdir().expect("tempdir");
+    let dev_dir_arg = dir_arg(dev_dir.path());
+    let first = wishctl(&["token", "--dev-dir", &dev_dir_arg]);
+    assert!(first.status.success());
+    assert!(String::from_utf8_lossy(&first.stderr).contains("created a new signing key"));
+    let second = wishctl(&["token", "--dev-dir", &dev_dir_arg]);
+    assert!(second.status.success());
+    assert!(
+        second.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let kid = |out: &Output| {
+        let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let header = token.split('.').next().unwrap_or_default().to_string();
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .expect("base64url");
+        serde_json::from_slice::<Value>(&bytes).expect("json")["kid"].clone()
+    };
+    assert_eq!(kid(&first), kid(&second));
+}
