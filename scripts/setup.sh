@@ -17,6 +17,10 @@ for arg in "$@"; do
 done
 
 packages=(musl-tools gcc-aarch64-linux-gnu qemu-user wrk)
+# Debian's own python3 needs python3-venv for `python3 -m venv`.
+if $want_venv && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+  packages+=(python3-venv)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
