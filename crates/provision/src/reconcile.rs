@@ -586,13 +586,16 @@ async fn attempt(
             Err(err) => Outcome::Failed(format!("{err:#}")),
         }
     };
-    let what = match &outcome {
-        Outcome::Deleted => "deleted".to_string(),
-        Outcome::NotFound => "not found".to_string(),
-        Outcome::Kept => "kept".to_string(),
-        Outcome::Failed(err) => format!("FAILED: {err}"),
-    };
-    ctx.progress.report(kind, &name, what);
+    // Only what was there is worth a line; the summary says when nothing was.
+    if exists {
+        let what = match &outcome {
+            Outcome::Deleted => "deleted".to_string(),
+            Outcome::NotFound => "already gone".to_string(),
+            Outcome::Kept => "kept".to_string(),
+            Outcome::Failed(err) => format!("FAILED: {err}"),
+        };
+        ctx.progress.report(kind, &name, what);
+    }
     Removal {
         kind,
         name,

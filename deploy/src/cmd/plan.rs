@@ -1,9 +1,49 @@
+//! `wishctl plan`: what `up` would change, per resource, without changing anything.
+
 use std::process::ExitCode;
+
+use provision::{Plan, Provisioner};
+use serde::Serialize;
+
+use super::up::{print_calls, print_json, CallCounts, OutputFormat, StackArgs};
 
 /// Flags of `wishctl plan`.
 #[derive(Debug, clap::Args)]
-pub struct PlanArgs {}
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Exit 0 when nothing would change, 2 when something would, 1 on error (as Terraform).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
 
-pub async fn run(_args: PlanArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("wishctl plan is not implemented yet")
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlanJson<'a> {
+    #[serde(flatten)]
+    plan: &'a Plan,
+    has_changes: bool,
+    api_calls: CallCounts,
+}
+
+pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let spec = args.stack.spec()?;
+    let code = args.stack.function_code(spec.function.architecture).await?;
+    let sdk = args.stack.aws.sdk_config().await?;
+    let report = Provisioner::new(&sdk).plan(&spec, &code).await?;
+    print_calls(&report.calls, args.stack.verbose);
+    let has_changes = report.plan.has_changes();
+    match args.stack.output {
+        OutputFormat::Json => print_json(&PlanJson {
+            plan: &report.plan,
+            has_changes,
+            api_calls: CallCounts::from(&report.calls),
+        })?,
+        OutputFormat::Text => println!("{}", report.plan),
+    }
+    Ok(if args.detailed_exitcode && has_changes {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -1,9 +1,228 @@
+//! `wishctl up`: create what is missing, update what differs, print the outputs.
+
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use provision::{CallReport, Change, FunctionCode, Progress, Provisioner};
+use serde::Serialize;
+use stack::{
+    Architecture, AuthorizerSettings, CorsSettings, FunctionSettings, Issuer, SpecError, StackName,
+    StackOutputs, StackSpec, Tags, DEFAULT_LOG_RETENTION_DAYS,
+};
+
+use super::aws::AwsArgs;
+
+/// How results are printed on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Lines for people.
+    #[default]
+    Text,
+    /// Exactly one JSON object.
+    Json,
+}
+
+/// Flags shared by `up` and `plan`: the stack description, the code, and where AWS is.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StackArgs {
+    /// Token issuer: an absolute https URL, exactly as in the tokens' `iss` claim (Auth0's ends
+    /// with `/`).
+    #[arg(long, value_name = "URL")]
+    pub issuer: String,
+    /// Accepted token audience (`aud`), e.g. the Auth0 API identifier. Repeat for more (at most 50).
+    #[arg(long = "audience", value_name = "AUD", required = true)]
+    pub audiences: Vec<String>,
+    /// Stack name: 1-32 lowercase letters, digits and '-'. Every resource name derives from it.
+    #[arg(long, value_name = "NAME", default_value = stack::DEFAULT_STACK)]
+    pub stack: String,
+    /// Scope a token must hold to POST (any one of them). Repeat for more (at most 10).
+    #[arg(long = "scope", value_name = "S")]
+    pub scopes: Vec<String>,
+    /// Architecture of the function: arm64 (Graviton, cheaper) or x86_64.
+    #[arg(long, value_name = "ARCH", default_value = "arm64")]
+    pub arch: String,
+    /// Memory of the function in MB (128-10240).
+    #[arg(long, value_name = "MB", default_value_t = 128)]
+    pub memory: u32,
+    /// Deploy this zip (one entry `bootstrap`) instead of building the handler from source.
+    #[arg(long, value_name = "ZIP")]
+    pub artifact: Option<PathBuf>,
+    /// Extra tag for every resource. Repeat for more.
+    #[arg(long = "tag", value_name = "K=V")]
+    pub tags: Vec<String>,
+    /// Origin allowed by the API's CORS configuration (GET and POST, Authorization and
+    /// Content-Type headers), e.g. https://app.example.com. Repeat for more.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Result format on stdout; progress always goes to stderr.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    pub output: OutputFormat,
+    /// Also print every AWS API call and the call counts on stderr.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+impl StackArgs {
+    /// The stack description of these flags, or the first rule a flag breaks.
+    pub fn spec(&self) -> Result<StackSpec, SpecError> {
+        let name: StackName = self.stack.parse()?;
+        let issuer = Issuer::parse(&self.issuer)?;
+        let authorizer = AuthorizerSettings::new(
+            issuer,
+            self.audiences.iter().cloned(),
+            self.scopes.iter().cloned(),
+        )?;
+        let architecture: Architecture = self.arch.parse()?;
+        let defaults = FunctionSettings::default();
+        let function = FunctionSettings::new(
+            architecture,
+            self.memory,
+            defaults.timeout_seconds,
+            DEFAULT_LOG_RETENTION_DAYS,
+        )?;
+        let cors = CorsSettings::new(self.cors_origins.iter().cloned())?;
+        let tags = Tags::for_stack(&name, self.tags.iter().map(String::as_str))?;
+        Ok(StackSpec {
+            name,
+            authorizer,
+            function,
+            cors,
+            tags,
+        })
+    }
+
+    /// The zip to deploy: `--artifact` checked for a `bootstrap` of the right architecture, or
+    /// the handler built from source and packaged reproducibly.
+    pub async fn function_code(&self, arch: Architecture) -> anyhow::Result<FunctionCode> {
+        let artifact = match &self.artifact {
+            Some(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || artifact::inspect_zip(&path))
+                    .await
+                    .context("the zip inspection task panicked")??
+            }
+            None => {
+                let root = artifact::find_workspace_root().context(
+                    "cannot find the wishctl sources to build the handler from; \
+                     run from the repository or pass --artifact ZIP (see `wishctl build`)",
+                )?;
+                let out_dir = root.join("dist");
+                eprintln!("building bootstrap for {arch} (cargo, may take minutes the first time)");
+                tokio::task::spawn_blocking(move || {
+                    artifact::build_and_package(arch, &root, &out_dir)
+                })
+                .await
+                .context("the build task panicked")?
+                .with_context(|| format!("building the {arch} Lambda zip"))?
+            }
+        };
+        if let Some(found) = artifact.arch {
+            if found != arch {
+                anyhow::bail!(
+                    "{} holds a bootstrap for {found}, but the function is {arch}: pass --arch {found} \
+                     or a zip built for {arch} (`wishctl build --arch {arch}`)",
+                    artifact.path.display()
+                );
+            }
+        }
+        Ok(FunctionCode {
+            path: artifact.path,
+            sha256_base64: artifact.sha256_base64,
+        })
+    }
+}
+
+/// Progress lines on stderr, one per resource action.
+pub fn stderr_progress() -> Progress {
+    Progress::new(|event| eprintln!("{event}"))
+}
+
+/// The call counts every JSON result carries.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallCounts {
+    pub total: usize,
+    pub mutating: usize,
+    pub critical_path: usize,
+}
+
+impl From<&CallReport> for CallCounts {
+    fn from(report: &CallReport) -> Self {
+        CallCounts {
+            total: report.total,
+            mutating: report.mutating,
+            critical_path: report.critical_path,
+        }
+    }
+}
+
+/// With `--verbose`: every call, then the counts.
+pub fn print_calls(report: &CallReport, verbose: bool) {
+    if verbose {
+        for call in &report.calls {
+            let marker = if call.mutating { "*" } else { " " };
+            eprintln!("  {marker} {} {}", call.service, call.operation);
+        }
+        eprintln!("{report}");
+    }
+}
+
+pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value).context("serializing the result as JSON")?;
+    println!("{text}");
+    Ok(())
+}
+
+/// `wishctl up --output json`: the stack outputs plus what was done.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UpJson<'a> {
+    #[serde(flatten)]
+    outputs: &'a StackOutputs,
+    changes: &'a [Change],
+    api_calls: CallCounts,
+    elapsed_ms: u128,
+}
 
 /// Flags of `wishctl up`.
 #[derive(Debug, clap::Args)]
-pub struct UpArgs {}
+pub struct UpArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+}
 
-pub async fn run(_args: UpArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("wishctl up is not implemented yet")
+pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
+    let args = args.stack;
+    let spec = args.spec()?;
+    let code = args.function_code(spec.function.architecture).await?;
+    let sdk = args.aws.sdk_config().await?;
+    let provisioner = Provisioner::new(&sdk).with_progress(stderr_progress());
+    let started = Instant::now();
+    let report = provisioner.up(&spec, &code).await?;
+    let elapsed = started.elapsed();
+    print_calls(&report.calls, args.verbose);
+    match args.output {
+        OutputFormat::Json => print_json(&UpJson {
+            outputs: &report.outputs,
+            changes: &report.plan.changes,
+            api_calls: CallCounts::from(&report.calls),
+            elapsed_ms: elapsed.as_millis(),
+        })?,
+        OutputFormat::Text => {
+            let (created, updated, unchanged) = report.plan.counts();
+            eprintln!(
+                "stack {}: {created} created, {updated} updated, {unchanged} unchanged in {:.1}s ({} AWS calls, {} mutating)",
+                spec.name,
+                elapsed.as_secs_f64(),
+                report.calls.total,
+                report.calls.mutating
+            );
+            println!("{}", report.outputs);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
