@@ -118,10 +118,13 @@ pub(crate) struct ApiObservation {
     pub foreign: Vec<String>,
 }
 
+/// Finds the stack's API by name and tag; with `children`, also reads its routes,
+/// integrations, stage and authorizer (`down` only needs the id: the children go with the API).
 pub(crate) async fn observe(
     apigw: &aws_sdk_apigatewayv2::Client,
     name: &str,
     stack: &stack::StackName,
+    children: bool,
 ) -> anyhow::Result<ApiObservation> {
     let mut named = Vec::new();
     let mut next = None;
@@ -168,11 +171,15 @@ pub(crate) async fn observe(
         .api_id()
         .with_context(|| format!("GetApis returned API {name} without an id"))?
         .to_string();
-    let (routes, integrations, stage) = tokio::try_join!(
-        fork(routes(apigw, &id)),
-        fork(integrations(apigw, &id)),
-        fork(stage(apigw, &id)),
-    )?;
+    let (routes, integrations, stage) = if children {
+        tokio::try_join!(
+            fork(routes(apigw, &id)),
+            fork(integrations(apigw, &id)),
+            fork(stage(apigw, &id)),
+        )?
+    } else {
+        (Vec::new(), Vec::new(), None)
+    };
     let authorizer_id = routes
         .iter()
         .filter(|r| r.authorization == AuthorizationType::Jwt.as_str())

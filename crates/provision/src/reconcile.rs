@@ -22,7 +22,8 @@ use crate::{ProvisionError, ResourceKind};
 /// Everything AWS holds under the stack's names.
 #[derive(Debug, Clone)]
 pub(crate) struct Observed {
-    pub env: Env,
+    /// Account and partition; not read for [`Scope::Teardown`].
+    pub env: Option<Env>,
     pub table: Option<ObservedTable>,
     pub log_group: Option<ObservedLogGroup>,
     pub role: Option<ObservedRole>,
@@ -42,8 +43,30 @@ impl Observed {
     }
 }
 
+/// How much `observe` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Everything `plan`, `up` and `outputs` compare: configurations, the API's children, the
+    /// account (for ARNs).
+    Everything,
+    /// What `down` needs: which resources exist, their tags, and the API ids.
+    Teardown,
+}
+
+impl Observed {
+    fn env(&self) -> anyhow::Result<&Env> {
+        self.env
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("internal error: the account was not read"))
+    }
+}
+
 /// Reads every resource of the stack, all kinds concurrently.
-pub(crate) async fn observe(ctx: &Ctx, stack: &StackName) -> anyhow::Result<Observed> {
+pub(crate) async fn observe(
+    ctx: &Ctx,
+    stack: &StackName,
+    scope: Scope,
+) -> anyhow::Result<Observed> {
     let names = stack.resources();
     let clients = &ctx.clients;
     let function_and_permission = async {
@@ -58,13 +81,26 @@ pub(crate) async fn observe(ctx: &Ctx, stack: &StackName) -> anyhow::Result<Obse
         .await?;
         anyhow::Ok((Some(found), permission))
     };
+    let everything = scope == Scope::Everything;
+    let env = async {
+        if everything {
+            Env::discover(clients).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
     let (env, table, log_group, role, (function, permission), apis) = tokio::try_join!(
-        fork(Env::discover(clients)),
+        fork(env),
         fork(table::observe(&clients.dynamodb, &names.table)),
         fork(log_group::observe(&clients.logs, &names.log_group)),
         fork(role::observe(&clients.iam, &names.role, &names.role_policy)),
         fork(function_and_permission),
-        fork(api::observe(&clients.apigateway, &names.api, stack)),
+        fork(api::observe(
+            &clients.apigateway,
+            &names.api,
+            stack,
+            everything
+        )),
     )?;
     Ok(Observed {
         env,
@@ -150,9 +186,13 @@ struct Desired<'a> {
 }
 
 impl<'a> Desired<'a> {
-    fn new(spec: &'a StackSpec, code: &'a FunctionCode, observed: &Observed) -> Self {
+    fn new(
+        spec: &'a StackSpec,
+        code: &'a FunctionCode,
+        observed: &Observed,
+    ) -> anyhow::Result<Self> {
         let names = spec.names();
-        let env = observed.env.clone();
+        let env = observed.env()?.clone();
         let access_policy = stack::access_policy(
             &env.table_arn(&names.table),
             &env.log_group_policy_arn(&names.log_group),
@@ -165,7 +205,7 @@ impl<'a> Desired<'a> {
             .function
             .as_ref()
             .map_or_else(|| env.function_arn(&names.function), |f| f.arn.clone());
-        Desired {
+        Ok(Desired {
             spec,
             code,
             names,
@@ -173,7 +213,7 @@ impl<'a> Desired<'a> {
             role_arn,
             function_arn,
             access_policy,
-        }
+        })
     }
 
     fn function(&self, role_arn: String) -> DesiredFunction<'_> {
@@ -295,9 +335,9 @@ fn changes(desired: &Desired<'_>, actions: &Actions) -> Plan {
 
 /// Observe and diff: what `up` would do. Makes no mutating call.
 pub(crate) async fn plan(ctx: &Ctx, spec: &StackSpec, code: &FunctionCode) -> anyhow::Result<Plan> {
-    let observed = observe(ctx, &spec.name).await?;
+    let observed = observe(ctx, &spec.name, Scope::Everything).await?;
     check_ownership(&observed, &spec.name)?;
-    let desired = Desired::new(spec, code, &observed);
+    let desired = Desired::new(spec, code, &observed)?;
     let actions = plan_actions(&desired, &observed)?;
     Ok(changes(&desired, &actions))
 }
@@ -309,9 +349,9 @@ pub(crate) async fn up(
     spec: &StackSpec,
     code: &FunctionCode,
 ) -> anyhow::Result<(Plan, StackOutputs)> {
-    let observed = observe(ctx, &spec.name).await?;
+    let observed = observe(ctx, &spec.name, Scope::Everything).await?;
     check_ownership(&observed, &spec.name)?;
-    let desired = Desired::new(spec, code, &observed);
+    let desired = Desired::new(spec, code, &observed)?;
     let actions = plan_actions(&desired, &observed)?;
     let plan = changes(&desired, &actions);
     for change in plan.changes.iter().filter(|c| !c.action.is_change()) {
@@ -423,7 +463,7 @@ pub(crate) async fn up(
 
 /// The outputs of a deployed stack, read back from AWS.
 pub(crate) async fn outputs(ctx: &Ctx, stack: &StackName) -> anyhow::Result<StackOutputs> {
-    let observed = observe(ctx, stack).await?;
+    let observed = observe(ctx, stack, Scope::Everything).await?;
     check_ownership(&observed, stack)?;
     let names = stack.resources();
     let mut missing = Vec::new();
@@ -474,8 +514,8 @@ pub(crate) async fn outputs(ctx: &Ctx, stack: &StackName) -> anyhow::Result<Stac
     };
     Ok(StackOutputs {
         stack: stack.clone(),
-        region: observed.env.region.clone(),
-        url: stack::invoke_url(&api.id, &observed.env.region),
+        region: observed.env()?.region.clone(),
+        url: stack::invoke_url(&api.id, &observed.env()?.region),
         api_id: api.id.clone(),
         authorizer_id: authorizer.id.clone(),
         table: names.table,
@@ -611,7 +651,7 @@ pub(crate) async fn down(
     stack: &StackName,
     data: DataPolicy,
 ) -> anyhow::Result<Teardown> {
-    let observed = observe(ctx, stack).await?;
+    let observed = observe(ctx, stack, Scope::Teardown).await?;
     check_ownership(&observed, stack)?;
     let names = stack.resources();
     let clients = &ctx.clients;
