@@ -5,6 +5,7 @@
 #   bench/dev/run.sh                 # build release, 10 s per run, 2 wrk threads, 16 connections
 #   DURATION=5 CONNECTIONS=4 bench/dev/run.sh
 #   WISHCTL=target/release/wishctl SKIP_BUILD=1 bench/dev/run.sh
+#   LOG=text bench/dev/run.sh        # with the per-request log line on (to a temp file)
 #
 # Needs wrk (Debian: apt-get install wrk) and curl. Everything runs on 127.0.0.1 and stops by
 # itself; the temporary dev folder and the server are removed/stopped on exit.
@@ -16,6 +17,7 @@ threads="${THREADS:-2}"
 connections="${CONNECTIONS:-16}"
 seed_items="${SEED_ITEMS:-10}"
 wishctl="${WISHCTL:-$root/target/release/wishctl}"
+log="${LOG:-off}"  # text or json: include the per-request log line (written to a temp file)
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 command -v curl >/dev/null || { echo "curl is missing: apt-get install curl" >&2; exit 1; }
@@ -33,7 +35,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$wishctl" dev --port 0 --dev-dir "$work/dev" --log off >"$work/banner" 2>"$work/stderr" &
+"$wishctl" dev --port 0 --dev-dir "$work/dev" --log "$log" >"$work/banner" 2>"$work/stderr" &
 server_pid=$!
 url=""
 for _ in $(seq 1 100); do
@@ -53,6 +55,6 @@ for i in $(seq 1 "$seed_items"); do
     -H "Content-Type: application/json" -d "{\"name\": \"seed $i\"}"
 done
 
-echo "wishctl dev on $url; wrk -t$threads -c$connections -d${duration}s; GET lists $seed_items items" >&2
+echo "wishctl dev on $url (log: $log); wrk -t$threads -c$connections -d${duration}s; GET lists $seed_items items" >&2
 wrk -t"$threads" -c"$connections" -d"${duration}s" -s "$root/bench/dev/get.lua" "$url" | grep '^RESULT'
 wrk -t"$threads" -c"$connections" -d"${duration}s" -s "$root/bench/dev/post.lua" "$url" | grep '^RESULT'

@@ -19,6 +19,7 @@ struct DevProcess {
     port: u16,
     banner: Vec<String>,
     stderr: mpsc::Receiver<String>,
+    stderr_seen: Vec<String>,
 }
 
 impl DevProcess {
@@ -85,6 +86,7 @@ impl DevProcess {
             port,
             banner,
             stderr: err_rx,
+            stderr_seen: Vec::new(),
         }
     }
 
@@ -96,8 +98,17 @@ impl DevProcess {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    fn stderr_lines(&self) -> Vec<String> {
-        self.stderr.try_iter().collect()
+    /// The stderr lines so far, waiting (up to 5 s) until `done` holds for them.
+    fn stderr_until(&mut self, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !done(&self.stderr_seen) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => self.stderr_seen.push(line),
+                Err(_) => break,
+            }
+        }
+        self.stderr_seen.clone()
     }
 }
 
@@ -323,7 +334,7 @@ async fn token_output_json_adds_claims_and_expiry_and_scopes_are_enforced() {
 async fn given_a_separate_issuer_then_its_tokens_are_accepted_through_discovery() {
     // GIVEN an OIDC issuer in this process and `wishctl dev --issuer` in another
     let issuer = TestIssuer::start().await.expect("issuer");
-    let dev = DevProcess::start(&[
+    let mut dev = DevProcess::start(&[
         "--issuer",
         issuer.issuer(),
         "--audience",
@@ -364,12 +375,13 @@ async fn given_a_separate_issuer_then_its_tokens_are_accepted_through_discovery(
     assert_eq!(issuer.jwks_requests(), 1);
 
     // AND each request was logged as one JSON line without the token
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let log: Vec<Value> = dev
-        .stderr_lines()
-        .iter()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect();
+    let json_lines = |lines: &[String]| -> Vec<Value> {
+        lines
+            .iter()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    };
+    let log = json_lines(&dev.stderr_until(|lines| json_lines(lines).len() >= 3));
     assert_eq!(log.len(), 3, "{log:?}");
     assert_eq!(log[0]["status"], 201);
     assert_eq!(log[0]["sub"], "auth0|from-issuer");
@@ -394,7 +406,9 @@ async fn given_a_discovery_document_that_never_arrives_then_posts_are_refused_an
         "off",
     ]);
     // THEN it warns that the keys could not be fetched within 1500 ms, and serves anyway
-    let warnings = dev.stderr_lines().join("\n");
+    let warnings = dev
+        .stderr_until(|lines| lines.iter().any(|l| l.contains("warning: cannot fetch")))
+        .join("\n");
     assert!(
         warnings.contains("warning: cannot fetch the signing keys of")
             && warnings.contains("timed out after 1500 ms"),

@@ -128,7 +128,8 @@ impl JwksCache {
                 found.ok_or_else(|| AuthError::UnknownKey(kid.to_string()))
             }
             Err(err) => {
-                tracing::warn!(error = %err, "fetching the issuer's signing keys failed");
+                // The refused requests carry the cause; this is for whoever debugs the cache.
+                tracing::debug!(error = %err, "fetching the issuer's signing keys failed");
                 state.last_error = Some(err.clone());
                 Err(AuthError::KeysUnavailable(err))
             }

@@ -246,9 +246,6 @@ impl DevServer {
         });
         let accept = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
         let keys = state.authorizer.prefetch().await;
-        if let Err(err) = &keys {
-            tracing::warn!(error = %err, "the issuer's keys could not be fetched at startup");
-        }
         Ok(DevServer {
             addr,
             state,

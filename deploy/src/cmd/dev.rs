@@ -149,17 +149,46 @@ async fn open_store(args: &DevArgs) -> anyhow::Result<(Arc<dyn Store>, String)> 
     Ok((Arc::new(store), label))
 }
 
+/// Log lines are formatted and written by a thread of their own, in batches, so that a request
+/// never waits for stderr.
 fn request_log(format: LogFormat) -> RequestLog {
-    match format {
-        LogFormat::Off => RequestLog::Off,
-        LogFormat::Text => RequestLog::Custom(Arc::new(|record: &RequestRecord| {
-            eprintln!("time={} {record}", wishlist::event::now_rfc3339());
-        })),
-        LogFormat::Json => RequestLog::Custom(Arc::new(|record: &RequestRecord| {
-            let mut line = serde_json::to_value(record).unwrap_or_default();
-            line["time"] = serde_json::Value::String(wishlist::event::now_rfc3339());
-            eprintln!("{line}");
-        })),
+    if format == LogFormat::Off {
+        return RequestLog::Off;
+    }
+    let (lines, queue) = std::sync::mpsc::sync_channel::<RequestRecord>(4096);
+    let spawned = std::thread::Builder::new()
+        .name("request-log".into())
+        .spawn(move || write_request_log(format, &queue));
+    if let Err(err) = spawned {
+        eprintln!("warning: no request log: cannot start its thread: {err}");
+        return RequestLog::Off;
+    }
+    RequestLog::Custom(Arc::new(move |record: &RequestRecord| {
+        let _ = lines.send(record.clone());
+    }))
+}
+
+fn write_request_log(format: LogFormat, queue: &std::sync::mpsc::Receiver<RequestRecord>) {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::io::stderr());
+    while let Ok(first) = queue.recv() {
+        for record in std::iter::once(first).chain(queue.try_iter()) {
+            let time = wishlist::event::now_rfc3339();
+            let written = match format {
+                LogFormat::Json => {
+                    let mut line = serde_json::to_value(&record).unwrap_or_default();
+                    line["time"] = serde_json::Value::String(time);
+                    writeln!(out, "{line}")
+                }
+                _ => writeln!(out, "time={time} {record}"),
+            };
+            if written.is_err() {
+                return;
+            }
+        }
+        if out.flush().is_err() {
+            return;
+        }
     }
 }
 
