@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use testkit::issuer::TestIssuer;
+use testkit::issuer::{unix_now, IssuerProcess};
 
 const WISHCTL: &str = env!("CARGO_BIN_EXE_wishctl");
 const ITEM: &str = r#"{"name": "Test Item 3", "description": "Test Description 3", "url": "https://www.amazon.com"}"#;
@@ -329,11 +329,15 @@ async fn token_output_json_adds_claims_and_expiry_and_scopes_are_enforced() {
     assert_eq!(forbidden.body, r#"{"message":"Forbidden"}"#);
 }
 
-// The issuer runs on this runtime while the test thread blocks on the child's output.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn given_a_separate_issuer_then_its_tokens_are_accepted_through_discovery() {
-    // GIVEN an OIDC issuer in this process and `wishctl dev --issuer` in another
-    let issuer = TestIssuer::start().await.expect("issuer");
+fn claims(issuer: &IssuerProcess, sub: &str, aud: &str) -> Value {
+    let now = unix_now();
+    json!({"iss": issuer.issuer(), "sub": sub, "aud": aud, "iat": now, "exp": now + 3600})
+}
+
+#[tokio::test]
+async fn given_a_separate_issuer_process_then_its_tokens_are_accepted_through_discovery() {
+    // GIVEN an OIDC issuer process and `wishctl dev --issuer` in another process
+    let issuer = IssuerProcess::spawn().expect("test-issuer runs");
     let mut dev = DevProcess::start(&[
         "--issuer",
         issuer.issuer(),
@@ -346,14 +350,17 @@ async fn given_a_separate_issuer_then_its_tokens_are_accepted_through_discovery(
         .banner
         .join("\n")
         .contains(&format!("issuer     {}", issuer.issuer())));
+    let stats = issuer.stats().await.expect("stats");
     assert_eq!(
-        issuer.discovery_requests(),
-        1,
+        stats["discovery_requests"], 1,
         "keys are fetched at startup"
     );
 
     // WHEN it receives the issuer's token THEN 201, and the item is created by its subject
-    let token = issuer.mint(&issuer.claims("auth0|from-issuer", AUDIENCE));
+    let token = issuer
+        .mint(&claims(&issuer, "auth0|from-issuer", AUDIENCE))
+        .await
+        .expect("token");
     assert_eq!(post(&dev.url(), Some(&token)).await.status, 201);
     assert_eq!(
         get(&dev.url()).await.json()["Items"][0]["createdBy"],
@@ -361,7 +368,10 @@ async fn given_a_separate_issuer_then_its_tokens_are_accepted_through_discovery(
     );
 
     // AND a token for another audience is refused
-    let other = issuer.mint(&issuer.claims("auth0|x", "https://other.example.com"));
+    let other = issuer
+        .mint(&claims(&issuer, "auth0|x", "https://other.example.com"))
+        .await
+        .expect("token");
     let refused = post(&dev.url(), Some(&other)).await;
     assert_eq!(refused.status, 401);
     assert_eq!(
@@ -372,7 +382,9 @@ async fn given_a_separate_issuer_then_its_tokens_are_accepted_through_discovery(
     );
 
     // AND the keys were fetched once, not per request
-    assert_eq!(issuer.jwks_requests(), 1);
+    let stats = issuer.stats().await.expect("stats");
+    assert_eq!(stats["discovery_requests"], 1);
+    assert_eq!(stats["jwks_requests"], 1);
 
     // AND each request was logged as one JSON line without the token
     let json_lines = |lines: &[String]| -> Vec<Value> {
@@ -390,12 +402,11 @@ async fn given_a_separate_issuer_then_its_tokens_are_accepted_through_discovery(
     assert!(!text.contains(&token) && !text.contains(&other));
 }
 
-// The issuer runs on this runtime while the test thread blocks on the child's output.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn given_a_discovery_document_that_never_arrives_then_posts_are_refused_and_dev_stays_up() {
-    // GIVEN an issuer whose discovery hangs
-    let issuer = TestIssuer::start().await.expect("issuer");
-    issuer.hang_discovery(true);
+    // GIVEN an issuer process whose discovery hangs
+    let issuer = IssuerProcess::spawn().expect("test-issuer runs");
+    issuer.hang_discovery(true).await.expect("hang");
     // WHEN `wishctl dev` starts against it
     let mut dev = DevProcess::start(&[
         "--issuer",
@@ -414,7 +425,10 @@ async fn given_a_discovery_document_that_never_arrives_then_posts_are_refused_an
             && warnings.contains("timed out after 1500 ms"),
         "{warnings}"
     );
-    let token = issuer.mint(&issuer.claims("auth0|u", AUDIENCE));
+    let token = issuer
+        .mint(&claims(&issuer, "auth0|u", AUDIENCE))
+        .await
+        .expect("token");
     let refused = post(&dev.url(), Some(&token)).await;
     assert_eq!(refused.status, 401);
     assert_eq!(refused.body, r#"{"message":"Unauthorized"}"#);

@@ -433,3 +433,167 @@ async fn route(state: &State, request: Request<Incoming>) -> Response<Full<Bytes
         _ => json_response(StatusCode::NOT_FOUND, &json!({ "message": "Not Found" })),
     }
 }
+
+/// The `test-issuer` binary running as a process of its own, driven over HTTP; killed on drop.
+///
+/// The binary is built on first use (`cargo build -p testkit --bin test-issuer`, same profile as
+/// the calling test) when it is not already next to the test's target folder.
+#[derive(Debug)]
+pub struct IssuerProcess {
+    child: std::process::Child,
+    issuer: String,
+}
+
+impl Drop for IssuerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl IssuerProcess {
+    /// Starts `test-issuer` on a free port and waits for its `issuer=` line (at most 10 s).
+    pub fn spawn() -> Result<Self, ServerError> {
+        use std::io::BufRead as _;
+        let binary = test_issuer_binary()?;
+        let mut child = std::process::Command::new(&binary)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .map_err(|err| format!("starting {}: {err}", binary.display()))?;
+        let stdout = child.stdout.take().ok_or("test-issuer has no stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                return Err("test-issuer printed no issuer= line within 10 s".into());
+            }
+        };
+        let Some(issuer) = line.trim().strip_prefix("issuer=") else {
+            let _ = child.kill();
+            return Err(format!("unexpected first line from test-issuer: {line:?}").into());
+        };
+        Ok(IssuerProcess {
+            issuer: issuer.to_string(),
+            child,
+        })
+    }
+
+    /// The issuer URL (`http://127.0.0.1:PORT/`).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The operating system's id of the process.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `POST /control/mint` with `claims`: an RS256 token with the current key.
+    pub async fn mint(&self, claims: &Value) -> Result<String, ServerError> {
+        let answer = self.control("POST", "mint", Some(claims)).await?;
+        answer["token"]
+            .as_str()
+            .map(String::from)
+            .ok_or_else(|| format!("no token in {answer}").into())
+    }
+
+    /// `POST /control/hang` or `/control/unhang`.
+    pub async fn hang_discovery(&self, on: bool) -> Result<(), ServerError> {
+        let path = if on { "hang" } else { "unhang" };
+        self.control("POST", path, None).await.map(|_| ())
+    }
+
+    /// `GET /control/stats`: request counts and the current kid.
+    pub async fn stats(&self) -> Result<Value, ServerError> {
+        self.control("GET", "stats", None).await
+    }
+
+    async fn control(
+        &self,
+        method: &str,
+        name: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ServerError> {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let authority = self
+            .issuer
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let mut stream = tokio::net::TcpStream::connect(&authority).await?;
+        let request = format!(
+            "{method} /control/{name} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut response = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response)).await??;
+        let response = String::from_utf8_lossy(&response);
+        let (head, payload) = response
+            .split_once("\r\n\r\n")
+            .ok_or("test-issuer sent no HTTP response")?;
+        if !head.starts_with("HTTP/1.1 200") {
+            return Err(format!("test-issuer answered {head}").into());
+        }
+        Ok(serde_json::from_str(payload)?)
+    }
+}
+
+/// `<target>/<profile>/test-issuer`, brought up to date once per test process (a no-op build
+/// when it is fresh), so that a test never runs a stale issuer. Tests run from
+/// `<target>/<profile>/deps`. `$WISHCTL_TEST_ISSUER` names a binary to use instead.
+fn test_issuer_binary() -> Result<std::path::PathBuf, ServerError> {
+    static BUILT: std::sync::OnceLock<Result<std::path::PathBuf, String>> =
+        std::sync::OnceLock::new();
+    if let Ok(path) = std::env::var("WISHCTL_TEST_ISSUER") {
+        return Ok(path.into());
+    }
+    BUILT
+        .get_or_init(|| build_test_issuer().map_err(|err| err.to_string()))
+        .clone()
+        .map_err(Into::into)
+}
+
+fn build_test_issuer() -> Result<std::path::PathBuf, ServerError> {
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .ok_or("cannot locate the target folder from the test executable")?;
+    let binary = profile_dir.join(format!("test-issuer{}", std::env::consts::EXE_SUFFIX));
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev".to_string(),
+        Some(other) => other.to_string(),
+    };
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "testkit",
+            "--bin",
+            "test-issuer",
+            "--profile",
+            &profile,
+        ])
+        .current_dir(crate::workspace_root())
+        .status()?;
+    if !status.success() || !binary.exists() {
+        return Err(format!(
+            "building test-issuer failed ({status}); expected {}",
+            binary.display()
+        )
+        .into());
+    }
+    Ok(binary)
+}
