@@ -7,7 +7,8 @@
 #   bench/deploy/aws-cli-walkthrough.sh down STACK
 #
 # The endpoint comes from AWS_ENDPOINT_URL (moto, or the latency proxy in front of it). Prints
-# `calls N` (aws CLI invocations, one API call each, plus waiter polls) on stderr at the end.
+# `calls N` (aws CLI invocations, one API call each, plus waiter polls) and `mutating N` on
+# stderr at the end.
 # Not idempotent, like most such scripts: running `up` twice fails at the first create.
 set -euo pipefail
 
@@ -16,11 +17,12 @@ export AWS_DEFAULT_REGION="${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}"
 # One line per aws invocation; a file, since $(call ...) runs in a subshell.
 COUNT_FILE="$(mktemp)"
 call() {
-    echo >>"$COUNT_FILE"
+    echo "$2" >>"$COUNT_FILE"
     "$AWS" "$@"
 }
 finish() {
     echo "calls $(wc -l <"$COUNT_FILE")" >&2
+    echo "mutating $(grep -cvE '^(get-|list-|describe-|wait$)' "$COUNT_FILE" || true)" >&2
     rm -f "$COUNT_FILE"
 }
 trap finish EXIT

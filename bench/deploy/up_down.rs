@@ -116,17 +116,20 @@ fn aws_cli(
     let output = command.output()?;
     let wall = started.elapsed();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let calls: u64 = stderr
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("calls "))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0);
+    let count = |prefix: &str| -> u64 {
+        stderr
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let calls = count("calls ");
     let sample = Sample {
         wall,
         reconcile: None,
         total: calls,
-        mutating: 0,
+        mutating: count("mutating "),
         critical_path: calls,
         proxied: proxy.zip(before).map(|(p, b)| p.requests() - b),
         ok: output.status.success(),
@@ -317,11 +320,7 @@ async fn run() -> anyhow::Result<()> {
             x.reconcile.map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
         });
         let proxied = median(s, |x| x.proxied.map_or(f64::NAN, |n| n as f64));
-        let mutating = if row.tool == "wishctl" {
-            format!("{:.0}", median(s, |x| x.mutating as f64))
-        } else {
-            "-".to_string()
-        };
+        let mutating = format!("{:.0}", median(s, |x| x.mutating as f64));
         println!(
             "| {} | {} | {} | {} | {} | {:.0} | {} | {:.0} | {} | {} |",
             row.tool,
