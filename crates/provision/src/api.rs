@@ -16,8 +16,7 @@ use stack::{AuthorizerSettings, CorsSettings, Route, RouteAuth, Tags, ROUTES};
 
 use crate::calls::fork;
 use crate::context::{found, Ctx, Env, SdkResultExt};
-use crate::plan::{Action, Change, FieldChange};
-use crate::table::{tag_change, updated_message, FIELD_TAGS};
+use crate::plan::{tag_change, updated_message, Action, Change, FieldChange, FIELD_TAGS};
 use crate::ResourceKind;
 
 pub(crate) const STAGE: &str = "$default";

@@ -20,8 +20,7 @@ use aws_sdk_lambda::types::{
 use stack::{FunctionSettings, Tags};
 
 use crate::context::{found, Ctx, SdkResultExt};
-use crate::plan::{Action, FieldChange};
-use crate::table::{tag_change, updated_message, FIELD_TAGS};
+use crate::plan::{tag_change, updated_message, Action, FieldChange, FIELD_TAGS};
 use crate::{wait, ResourceKind, Settings};
 
 const FIELD_RUNTIME: &str = "runtime";

@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use stack::Tags;
 
 use crate::context::{found, Ctx, SdkResultExt};
-use crate::plan::{Action, FieldChange};
-use crate::table::{tag_change, updated_message, FIELD_TAGS};
+use crate::plan::{tag_change, updated_message, Action, FieldChange, FIELD_TAGS};
 use crate::ResourceKind;
 
 const FIELD_RETENTION: &str = "retention days";

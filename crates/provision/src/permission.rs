@@ -4,8 +4,7 @@
 use serde_json::Value;
 
 use crate::context::{found, Ctx, SdkResultExt};
-use crate::plan::{Action, FieldChange};
-use crate::table::updated_message;
+use crate::plan::{updated_message, Action, FieldChange};
 use crate::ResourceKind;
 
 pub(crate) const PRINCIPAL: &str = "apigateway.amazonaws.com";

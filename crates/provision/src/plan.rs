@@ -1,9 +1,14 @@
 //! What `plan` reports and `up` applies: per resource, create / update (fields old -> new) /
 //! no change.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
+use stack::Tags;
+
+/// The field name of tag changes, on every resource kind that has tags.
+pub(crate) const FIELD_TAGS: &str = "tags";
 
 /// The kinds of resources a stack is made of, in the order they are reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -171,4 +176,32 @@ impl fmt::Display for Plan {
             self.stack
         )
     }
+}
+
+/// The tag change a resource needs: tags of the description that are missing or different.
+pub(crate) fn tag_change(desired: &Tags, found: &BTreeMap<String, String>) -> Option<FieldChange> {
+    let missing = desired.missing_from(found.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    if missing.is_empty() {
+        return None;
+    }
+    let old = missing
+        .keys()
+        .map(|k| match found.get(k) {
+            Some(v) => format!("{k}={v}"),
+            None => format!("{k}=(unset)"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let new = missing
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(FieldChange::new(FIELD_TAGS, old, new))
+}
+
+/// The progress line of an update: `updated (field, field)`.
+pub(crate) fn updated_message(fields: &[FieldChange]) -> String {
+    let names: Vec<&str> = fields.iter().map(|f| f.field).collect();
+    format!("updated ({})", names.join(", "))
 }

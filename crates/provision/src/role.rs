@@ -9,8 +9,7 @@ use serde_json::Value;
 use stack::Tags;
 
 use crate::context::{found, Ctx, SdkResultExt};
-use crate::plan::{Action, FieldChange};
-use crate::table::{tag_change, updated_message, FIELD_TAGS};
+use crate::plan::{tag_change, updated_message, Action, FieldChange, FIELD_TAGS};
 use crate::ResourceKind;
 
 const FIELD_TRUST: &str = "trust policy";

@@ -11,12 +11,11 @@ use aws_sdk_dynamodb::types::{
 use stack::Tags;
 
 use crate::context::{found, Ctx, SdkResultExt};
-use crate::plan::{Action, FieldChange};
+use crate::plan::{tag_change, updated_message, Action, FieldChange, FIELD_TAGS};
 use crate::{wait, ProvisionError, ResourceKind, Settings};
 
 pub(crate) const KEY: &str = "id";
 const FIELD_BILLING: &str = "billing mode";
-pub(crate) const FIELD_TAGS: &str = "tags";
 
 /// The table as DynamoDB describes it.
 #[derive(Debug, Clone)]
@@ -105,28 +104,6 @@ pub(crate) async fn observe(
 
 fn expected_key_schema() -> String {
     format!("{KEY} (S) HASH")
-}
-
-/// The tag change a resource needs: tags of the description that are missing or different.
-pub(crate) fn tag_change(desired: &Tags, found: &BTreeMap<String, String>) -> Option<FieldChange> {
-    let missing = desired.missing_from(found.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    if missing.is_empty() {
-        return None;
-    }
-    let old = missing
-        .keys()
-        .map(|k| match found.get(k) {
-            Some(v) => format!("{k}={v}"),
-            None => format!("{k}=(unset)"),
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let new = missing
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    Some(FieldChange::new(FIELD_TAGS, old, new))
 }
 
 pub(crate) fn diff(
@@ -231,11 +208,6 @@ pub(crate) async fn apply(
         }
     }
     Ok(())
-}
-
-pub(crate) fn updated_message(fields: &[FieldChange]) -> String {
-    let names: Vec<&str> = fields.iter().map(|f| f.field).collect();
-    format!("updated ({})", names.join(", "))
 }
 
 fn dynamodb_tags(tags: &Tags) -> anyhow::Result<Vec<Tag>> {
