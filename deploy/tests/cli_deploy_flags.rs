@@ -279,3 +279,30 @@ fn missing_issuer_or_audience_is_a_usage_error() {
         stderr(&output)
     );
 }
+
+#[test]
+fn plan_usage_errors_exit_1_so_detailed_exitcode_never_reads_them_as_changes() {
+    // GIVEN a typo in a flag and a missing required flag
+    for args in [
+        &[
+            "plan",
+            "--detailed-exitcode",
+            "--isuer",
+            "https://t.auth0.com/",
+        ][..],
+        &["plan", "--detailed-exitcode", "--audience", "a"][..],
+    ] {
+        // WHEN plan runs
+        let output = wishctl(args);
+        // THEN it fails with 1 (clap alone would say 2, which means "changes pending")
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(stderr(&output).contains("error:"), "{}", stderr(&output));
+    }
+    // --help is not an error.
+    assert_eq!(wishctl(&["plan", "--help"]).status.code(), Some(0));
+}

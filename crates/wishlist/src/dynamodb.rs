@@ -210,12 +210,7 @@ fn item_to_attributes(item: &Item) -> HashMap<String, AttributeValue> {
 /// Reads an item back; items written by other tools (the walkthrough's Node Lambda) lack
 /// `createdAt`, which stays absent rather than failing the whole listing.
 fn item_from_attributes(attributes: &HashMap<String, AttributeValue>) -> Option<Item> {
-    let string = |key: &str| {
-        attributes
-            .get(key)
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-    };
+    let string = |key: &str| attributes.get(key).and_then(|v| v.as_s().ok()).cloned();
     Some(Item {
         id: string("id")?,
         name: string("name")?,
