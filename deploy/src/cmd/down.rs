@@ -7,7 +7,7 @@ use serde::Serialize;
 use stack::StackName;
 
 use super::aws::AwsArgs;
-use super::up::{print_calls, print_json, stderr_progress, CallCounts, OutputFormat};
+use super::up::{print_calls, print_json, stderr_progress, CallCounts, OutputFormat, ReportArgs};
 
 /// Flags of `wishctl down`.
 #[derive(Debug, clap::Args)]
@@ -23,12 +23,8 @@ pub struct DownArgs {
     pub keep_data: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
-    /// Result format on stdout; progress always goes to stderr.
-    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
-    pub output: OutputFormat,
-    /// Also print every AWS API call and the call counts on stderr.
-    #[arg(long, short)]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -54,9 +50,9 @@ pub async fn run(args: DownArgs) -> anyhow::Result<ExitCode> {
         .with_progress(stderr_progress())
         .down(&stack, data)
         .await?;
-    print_calls(&report.calls, args.verbose);
+    print_calls(&report.calls, args.report.verbose);
     let teardown = &report.teardown;
-    match args.output {
+    match args.report.output {
         OutputFormat::Json => print_json(&DownJson {
             stack: &teardown.stack,
             removals: &teardown.removals,

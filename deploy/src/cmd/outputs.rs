@@ -6,7 +6,7 @@ use provision::Provisioner;
 use stack::StackName;
 
 use super::aws::AwsArgs;
-use super::up::{print_calls, print_json, OutputFormat};
+use super::up::{print_calls, print_json, OutputFormat, ReportArgs};
 
 /// Flags of `wishctl outputs`.
 #[derive(Debug, clap::Args)]
@@ -16,20 +16,16 @@ pub struct OutputsArgs {
     pub stack: String,
     #[command(flatten)]
     pub aws: AwsArgs,
-    /// Result format on stdout.
-    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
-    pub output: OutputFormat,
-    /// Also print every AWS API call and the call counts on stderr.
-    #[arg(long, short)]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 pub async fn run(args: OutputsArgs) -> anyhow::Result<ExitCode> {
     let stack: StackName = args.stack.parse()?;
     let sdk = args.aws.sdk_config().await?;
     let report = Provisioner::new(&sdk).outputs(&stack).await?;
-    print_calls(&report.calls, args.verbose);
-    match args.output {
+    print_calls(&report.calls, args.report.verbose);
+    match args.report.output {
         OutputFormat::Json => print_json(&report.outputs)?,
         OutputFormat::Text => println!("{}", report.outputs),
     }

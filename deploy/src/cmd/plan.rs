@@ -31,9 +31,9 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let code = args.stack.function_code(spec.function.architecture).await?;
     let sdk = args.stack.aws.sdk_config().await?;
     let report = Provisioner::new(&sdk).plan(&spec, &code).await?;
-    print_calls(&report.calls, args.stack.verbose);
+    print_calls(&report.calls, args.stack.report.verbose);
     let has_changes = report.plan.has_changes();
-    match args.stack.output {
+    match args.stack.report.output {
         OutputFormat::Json => print_json(&PlanJson {
             plan: &report.plan,
             has_changes,

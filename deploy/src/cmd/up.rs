@@ -24,6 +24,17 @@ pub enum OutputFormat {
     Json,
 }
 
+/// How `up`, `plan`, `down` and `outputs` report: the result format and the call log.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// Result format on stdout; progress always goes to stderr.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    pub output: OutputFormat,
+    /// Also print every AWS API call and the call counts on stderr.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
 /// Flags shared by `up` and `plan`: the stack description, the code, and where AWS is.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StackArgs {
@@ -58,12 +69,8 @@ pub struct StackArgs {
     pub cors_origins: Vec<String>,
     #[command(flatten)]
     pub aws: AwsArgs,
-    /// Result format on stdout; progress always goes to stderr.
-    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
-    pub output: OutputFormat,
-    /// Also print every AWS API call and the call counts on stderr.
-    #[arg(long, short)]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 impl StackArgs {
@@ -204,8 +211,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let report = provisioner.up(&spec, &code).await?;
     let elapsed = started.elapsed();
-    print_calls(&report.calls, args.verbose);
-    match args.output {
+    print_calls(&report.calls, args.report.verbose);
+    match args.report.output {
         OutputFormat::Json => print_json(&UpJson {
             outputs: &report.outputs,
             changes: &report.plan.changes,
