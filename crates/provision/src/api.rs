@@ -185,6 +185,10 @@ pub(crate) async fn observe(
         .find_map(|r| r.authorizer_id.clone());
     let authorizer = match authorizer_id {
         Some(authorizer_id) => authorizer(apigw, &id, &authorizer_id).await?,
+        // No JWT route points at an authorizer: normally a new API, but an `up` killed between
+        // creating the authorizer and attaching it leaves one behind. Adopt it by name rather
+        // than create a second one.
+        None if children => unattached_authorizer(apigw, &id, &stack.resources().authorizer).await,
         None => None,
     };
     observation.api = Some(ObservedApi {
@@ -297,6 +301,29 @@ async fn stage(
             .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default(),
     }))
+}
+
+/// The stack's authorizer found by listing the API's authorizers. Best effort: moto answers
+/// `GetAuthorizers` with a 500, and a failed lookup only means a new authorizer is created (the
+/// old one still goes with the API on `down`).
+async fn unattached_authorizer(
+    apigw: &aws_sdk_apigatewayv2::Client,
+    api_id: &str,
+    authorizer_name: &str,
+) -> Option<ObservedAuthorizer> {
+    let listed = apigw.get_authorizers().api_id(api_id).send().await;
+    let id = match listed {
+        Ok(page) => page
+            .items()
+            .iter()
+            .find(|a| a.name() == Some(authorizer_name))
+            .and_then(|a| a.authorizer_id().map(str::to_string))?,
+        Err(err) => {
+            tracing::debug!(api_id, error = %aws_sdk_apigatewayv2::error::DisplayErrorContext(&err), "listing authorizers failed");
+            return None;
+        }
+    };
+    authorizer(apigw, api_id, &id).await.ok().flatten()
 }
 
 async fn authorizer(
