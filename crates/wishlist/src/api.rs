@@ -1,14 +1,12 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
+use stack::SERVICE_PATH;
 
 use crate::{Item, NewItem, Store, StoreError};
 
 /// Bodies above this size are refused with 413 before any parsing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// The route this API serves, as in the walkthrough.
-const SERVICE_PATH: &str = "/wish-list-service";
 
 /// One request, already decoded from its transport (Lambda event or local HTTP).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
