@@ -25,6 +25,10 @@ sys.exit("moto did not start; see target/moto.log")
 PY
 export WISHCTL_MOTO_ENDPOINT="http://127.0.0.1:$port"
 
+# `cargo test --workspace` builds test-issuer (an integration test of testkit runs it); point the
+# tests that start it as a process at that build instead of each running a nested cargo build.
+export WISHCTL_TEST_ISSUER="$PWD/target/debug/test-issuer"
+
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --no-fail-fast

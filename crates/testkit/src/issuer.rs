@@ -454,9 +454,14 @@ impl Drop for IssuerProcess {
 impl IssuerProcess {
     /// Starts `test-issuer` on a free port and waits for its `issuer=` line (at most 10 s).
     pub fn spawn() -> Result<Self, ServerError> {
+        Self::spawn_binary(test_issuer_binary()?)
+    }
+
+    /// As [`spawn`](Self::spawn), with a given `test-issuer` binary.
+    pub fn spawn_binary(binary: impl AsRef<std::path::Path>) -> Result<Self, ServerError> {
         use std::io::BufRead as _;
-        let binary = test_issuer_binary()?;
-        let mut child = std::process::Command::new(&binary)
+        let binary = binary.as_ref();
+        let mut child = std::process::Command::new(binary)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
