@@ -79,9 +79,33 @@ pub struct OutputsReport {
 /// The SDK retry behaviour for every client: adaptive mode, which retries throttling
 /// (`TooManyRequestsException`, `ThrottlingException`, ...) and transient errors with exponential
 /// backoff and also slows the client down while it is being throttled; API Gateway's management
-/// API allows only about 10 requests per second per account.
+/// API allows only about 10 requests per second per account. As every AWS SDK does,
+/// `AWS_RETRY_MODE` (`standard` / `adaptive`) and `AWS_MAX_ATTEMPTS` override it.
 pub fn retry_config() -> aws_smithy_types::retry::RetryConfig {
-    aws_smithy_types::retry::RetryConfig::adaptive().with_max_attempts(6)
+    retry_config_from(
+        std::env::var("AWS_RETRY_MODE").ok().as_deref(),
+        std::env::var("AWS_MAX_ATTEMPTS").ok().as_deref(),
+    )
+}
+
+/// [`retry_config`] from the two settings; values that do not parse keep the default.
+fn retry_config_from(
+    mode: Option<&str>,
+    max_attempts: Option<&str>,
+) -> aws_smithy_types::retry::RetryConfig {
+    use aws_smithy_types::retry::{RetryConfig, RetryMode};
+    let mode = mode
+        .and_then(|m| m.trim().parse::<RetryMode>().ok())
+        .unwrap_or(RetryMode::Adaptive);
+    let attempts = max_attempts
+        .and_then(|a| a.trim().parse::<u32>().ok())
+        .filter(|a| *a >= 1)
+        .unwrap_or(6);
+    let config = match mode {
+        RetryMode::Standard => RetryConfig::standard(),
+        _ => RetryConfig::adaptive(),
+    };
+    config.with_max_attempts(attempts)
 }
 
 impl fmt::Display for CallReport {
@@ -175,5 +199,25 @@ impl Provisioner {
     pub async fn outputs(&self, stack: &StackName) -> anyhow::Result<OutputsReport> {
         let (outputs, calls) = self.counted(reconcile::outputs(&self.ctx, stack)).await?;
         Ok(OutputsReport { outputs, calls })
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use aws_smithy_types::retry::RetryMode;
+
+    use super::retry_config_from;
+
+    #[test]
+    fn adaptive_with_six_attempts_unless_the_standard_settings_say_otherwise() {
+        let default = retry_config_from(None, None);
+        assert_eq!(default.mode(), RetryMode::Adaptive);
+        assert_eq!(default.max_attempts(), 6);
+        let user = retry_config_from(Some("standard"), Some("2"));
+        assert_eq!(user.mode(), RetryMode::Standard);
+        assert_eq!(user.max_attempts(), 2);
+        let garbage = retry_config_from(Some("sometimes"), Some("0"));
+        assert_eq!(garbage.mode(), RetryMode::Adaptive);
+        assert_eq!(garbage.max_attempts(), 6);
     }
 }
