@@ -115,6 +115,10 @@ pub fn build_bootstrap(
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(workspace_root)
+        .env(
+            "CARGO_ENCODED_RUSTFLAGS",
+            path_independent_rustflags(workspace_root),
+        )
         .args([
             "build",
             "--profile",
@@ -135,6 +139,30 @@ pub fn build_bootstrap(
         });
     }
     Ok(bootstrap_path(arch, workspace_root))
+}
+
+/// Rust flags that keep the checkout's and the cargo home's absolute paths out of the binary
+/// (panic locations embed source paths), so two checkouts in different folders, such as two CI
+/// runners, build byte-identical zips and a redeploy from either uploads nothing. Separated by
+/// 0x1f, as `CARGO_ENCODED_RUSTFLAGS` wants; any flags the user set in `RUSTFLAGS` come first.
+fn path_independent_rustflags(workspace_root: &Path) -> String {
+    let mut flags: Vec<String> = std::env::var("RUSTFLAGS")
+        .map(|f| f.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    flags.push(format!(
+        "--remap-path-prefix={}=/wishctl",
+        workspace_root.display()
+    ));
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    if let Some(cargo_home) = cargo_home {
+        flags.push(format!(
+            "--remap-path-prefix={}=/cargo",
+            cargo_home.display()
+        ));
+    }
+    flags.join("\u{1f}")
 }
 
 /// Builds `bootstrap` for `arch` and packages it as `out_dir/bootstrap-<arch>.zip`.
@@ -401,6 +429,17 @@ mod tests {
             inspect_zip(&dir.path().join("missing.zip")),
             Err(ArtifactError::Io { .. })
         ));
+    }
+
+    #[test]
+    fn builds_remap_the_checkout_path_out_of_the_binary() {
+        let flags = path_independent_rustflags(Path::new("/home/ci/runner-7/wishctl"));
+        let flags: Vec<&str> = flags.split('\u{1f}').collect();
+        assert!(
+            flags.contains(&"--remap-path-prefix=/home/ci/runner-7/wishctl=/wishctl"),
+            "{flags:?}"
+        );
+        assert!(flags.iter().all(|f| !f.is_empty()), "{flags:?}");
     }
 
     #[test]
