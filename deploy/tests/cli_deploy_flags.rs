@@ -3,7 +3,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -30,21 +29,10 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// A zip whose `bootstrap` starts with an ELF header for `machine` (183 arm64, 62 x86_64).
+/// A zip whose entry `entry` starts with an ELF header for `machine` (183 arm64, 62 x86_64).
 fn zip_with(dir: &Path, entry: &str, machine: u16) -> PathBuf {
     let path = dir.join(format!("{entry}-{machine}.zip"));
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .unix_permissions(0o755);
-    zip.start_file(entry, options).unwrap();
-    let mut header = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];
-    header.resize(18, 0);
-    header.extend_from_slice(&machine.to_le_bytes());
-    header.resize(64, 0);
-    zip.write_all(&header).unwrap();
-    zip.finish().unwrap();
-    path
+    testkit::lambda_zip::write_zip(&path, entry, &testkit::lambda_zip::fake_elf(machine, 64))
 }
 
 #[test]

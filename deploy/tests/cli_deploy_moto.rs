@@ -3,7 +3,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -56,19 +55,7 @@ fn keys(value: &Value) -> Vec<String> {
 
 /// A Lambda zip holding `bootstrap` with an arm64 ELF header (moto never runs it).
 fn artifact(dir: &Path) -> PathBuf {
-    let path = dir.join("bootstrap.zip");
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .unix_permissions(0o755);
-    zip.start_file("bootstrap", options).unwrap();
-    let mut header = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];
-    header.resize(18, 0);
-    header.extend_from_slice(&183u16.to_le_bytes());
-    header.resize(64, 0);
-    zip.write_all(&header).unwrap();
-    zip.finish().unwrap();
-    path
+    testkit::lambda_zip::fake_bootstrap_zip(dir)
 }
 
 fn up_args<'a>(zip: &'a str, audience: &'a str) -> Vec<&'a str> {

@@ -327,13 +327,7 @@ mod tests {
 
     /// A minimal ELF header for `machine`; enough for the checks, not a runnable program.
     fn fake_elf(machine: u16) -> Vec<u8> {
-        let mut bytes = vec![0u8; 64];
-        bytes[..4].copy_from_slice(b"\x7fELF");
-        bytes[4] = 2; // 64-bit
-        bytes[5] = 1; // little endian
-        bytes[18..20].copy_from_slice(&machine.to_le_bytes());
-        bytes.extend(std::iter::repeat_n(0xAB, 4096));
-        bytes
+        testkit::lambda_zip::fake_elf(machine, 4160)
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! Every server here listens on 127.0.0.1 only.
 
 pub mod issuer;
+pub mod lambda_zip;
 pub mod latency_proxy;
 pub mod moto;
 pub mod runtime;

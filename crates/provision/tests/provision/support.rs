@@ -1,6 +1,5 @@
 //! Shared GIVEN steps: stack descriptions, a function zip, provisioners pointed at moto.
 
-use std::io::Write;
 use std::path::Path;
 
 use base64::Engine;
@@ -38,15 +37,11 @@ pub fn spec(stack: &str, audiences: &[&str], scopes: &[&str]) -> StackSpec {
 
 /// A Lambda zip holding one entry `bootstrap` with `content`, and its `CodeSha256`.
 pub fn code(dir: &Path, content: &[u8]) -> FunctionCode {
-    let path = dir.join(format!("bootstrap-{}.zip", content.len()));
-    let file = std::fs::File::create(&path).expect("create zip");
-    let mut zip = zip::ZipWriter::new(file);
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .unix_permissions(0o755);
-    zip.start_file("bootstrap", options).expect("zip entry");
-    zip.write_all(content).expect("zip write");
-    zip.finish().expect("zip finish");
+    let path = testkit::lambda_zip::write_zip(
+        &dir.join(format!("bootstrap-{}.zip", content.len())),
+        "bootstrap",
+        content,
+    );
     let bytes = std::fs::read(&path).expect("read zip");
     FunctionCode {
         path,
