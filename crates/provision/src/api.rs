@@ -127,6 +127,7 @@ pub(crate) async fn observe(
 ) -> anyhow::Result<ApiObservation> {
     let mut named = Vec::new();
     let mut next = None;
+    let mut pages = crate::pages::Pages::new(|| format!("listing HTTP APIs to find {name}"));
     loop {
         let page = apigw
             .get_apis()
@@ -140,7 +141,7 @@ pub(crate) async fn observe(
                 .filter(|a| a.name() == Some(name))
                 .cloned(),
         );
-        next = page.next_token().map(str::to_string);
+        next = pages.next(page.next_token())?;
         if next.is_none() {
             break;
         }
@@ -223,6 +224,7 @@ async fn routes(
 ) -> anyhow::Result<Vec<ObservedRoute>> {
     let mut routes = Vec::new();
     let mut next = None;
+    let mut pages = crate::pages::Pages::new(|| format!("listing the routes of HTTP API {api_id}"));
     loop {
         let page = apigw
             .get_routes()
@@ -244,7 +246,7 @@ async fn routes(
                 target: r.target().map(str::to_string),
             })
         }));
-        next = page.next_token().map(str::to_string);
+        next = pages.next(page.next_token())?;
         if next.is_none() {
             return Ok(routes);
         }
@@ -257,6 +259,8 @@ async fn integrations(
 ) -> anyhow::Result<Vec<ObservedIntegration>> {
     let mut integrations = Vec::new();
     let mut next = None;
+    let mut pages =
+        crate::pages::Pages::new(|| format!("listing the integrations of HTTP API {api_id}"));
     loop {
         let page = apigw
             .get_integrations()
@@ -273,7 +277,7 @@ async fn integrations(
                 payload_format: i.payload_format_version().map(str::to_string),
             })
         }));
-        next = page.next_token().map(str::to_string);
+        next = pages.next(page.next_token())?;
         if next.is_none() {
             return Ok(integrations);
         }
