@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::SdkConfig;
 
 use crate::calls::CallCounter;
@@ -25,40 +27,41 @@ pub struct Clients {
 
 impl Clients {
     /// Clients for every service from one SDK configuration (region, credentials, endpoint),
-    /// each with the adaptive retry mode of [`crate::retry_config`].
+    /// each with the retry behaviour of [`crate::retry_config`] and the timeouts of
+    /// [`timeout_config`].
     pub fn from_conf(sdk: &SdkConfig) -> Self {
         let retry = crate::retry_config();
+        // The environment's settings first, then the caller's configuration, then ours.
+        let timeouts = timeout_config_from(
+            std::env::var("WISHCTL_ATTEMPT_TIMEOUT").ok().as_deref(),
+            std::env::var("WISHCTL_OPERATION_TIMEOUT").ok().as_deref(),
+            false,
+        )
+        .to_builder()
+        .take_unset_from(
+            sdk.timeout_config()
+                .map(|t| t.to_builder())
+                .unwrap_or_default(),
+        )
+        .take_unset_from(timeout_config().to_builder())
+        .build();
+        macro_rules! client {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(sdk)
+                        .retry_config(retry.clone())
+                        .timeout_config(timeouts.clone())
+                        .build(),
+                )
+            };
+        }
         Clients {
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(sdk)
-                    .retry_config(retry.clone())
-                    .build(),
-            ),
-            iam: aws_sdk_iam::Client::from_conf(
-                aws_sdk_iam::config::Builder::from(sdk)
-                    .retry_config(retry.clone())
-                    .build(),
-            ),
-            lambda: aws_sdk_lambda::Client::from_conf(
-                aws_sdk_lambda::config::Builder::from(sdk)
-                    .retry_config(retry.clone())
-                    .build(),
-            ),
-            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
-                aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
-                    .retry_config(retry.clone())
-                    .build(),
-            ),
-            apigateway: aws_sdk_apigatewayv2::Client::from_conf(
-                aws_sdk_apigatewayv2::config::Builder::from(sdk)
-                    .retry_config(retry.clone())
-                    .build(),
-            ),
-            sts: aws_sdk_sts::Client::from_conf(
-                aws_sdk_sts::config::Builder::from(sdk)
-                    .retry_config(retry)
-                    .build(),
-            ),
+            dynamodb: client!(aws_sdk_dynamodb),
+            iam: client!(aws_sdk_iam),
+            lambda: client!(aws_sdk_lambda),
+            logs: client!(aws_sdk_cloudwatchlogs),
+            apigateway: client!(aws_sdk_apigatewayv2),
+            sts: client!(aws_sdk_sts),
         }
     }
 
@@ -115,6 +118,65 @@ impl Clients {
     pub fn region(&self) -> Option<String> {
         self.lambda.config().region().map(|r| r.to_string())
     }
+}
+
+/// How long one attempt of a call may take before it is abandoned (and retried) unless
+/// `WISHCTL_ATTEMPT_TIMEOUT` (seconds) says otherwise. AWS answers control-plane calls in well
+/// under a second; a stalled connection or endpoint must not hang `up`, `down` or `plan`.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Attempt and operation timeouts for every SDK call: [`ATTEMPT_TIMEOUT`] per attempt and six
+/// attempts' worth per operation (retries and backoff included). `WISHCTL_ATTEMPT_TIMEOUT` and
+/// `WISHCTL_OPERATION_TIMEOUT` (seconds, e.g. `2.5`) override them; the zip uploads get
+/// [`upload_timeout_config`] instead.
+pub fn timeout_config() -> TimeoutConfig {
+    timeout_config_from(
+        std::env::var("WISHCTL_ATTEMPT_TIMEOUT").ok().as_deref(),
+        std::env::var("WISHCTL_OPERATION_TIMEOUT").ok().as_deref(),
+        true,
+    )
+}
+
+fn seconds(value: Option<&str>) -> Option<Duration> {
+    value
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 86_400.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// The timeouts of the two settings; without `defaults`, only those the settings give.
+fn timeout_config_from(
+    attempt: Option<&str>,
+    operation: Option<&str>,
+    defaults: bool,
+) -> TimeoutConfig {
+    let given_attempt = seconds(attempt);
+    let attempt = given_attempt.unwrap_or(ATTEMPT_TIMEOUT);
+    let given_operation = seconds(operation);
+    let operation = given_operation.unwrap_or(attempt * 6);
+    let mut builder = TimeoutConfig::builder();
+    if defaults || given_attempt.is_some() {
+        builder = builder.operation_attempt_timeout(attempt);
+    }
+    if defaults || given_operation.is_some() || given_attempt.is_some() {
+        builder = builder.operation_timeout(operation);
+    }
+    builder.build()
+}
+
+/// Timeouts for the calls that upload the zip (`CreateFunction`, `UpdateFunctionCode`): a few
+/// MB can take tens of seconds on a slow uplink, so six times the ordinary ones.
+pub(crate) fn upload_timeout_config() -> TimeoutConfig {
+    let ordinary = timeout_config();
+    let attempt = ordinary
+        .operation_attempt_timeout()
+        .unwrap_or(ATTEMPT_TIMEOUT)
+        * 6;
+    let operation = ordinary.operation_timeout().unwrap_or(attempt) * 6;
+    TimeoutConfig::builder()
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(operation.max(attempt))
+        .build()
 }
 
 /// The account and region the stack lives in, for building ARNs.
@@ -203,26 +265,37 @@ impl Env {
     }
 }
 
-/// Bounds on the reconciler's own retries and waits (the SDK retries throttling by itself).
+/// Bounds on the reconciler's own retries and waits (the SDK retries throttling and transient
+/// errors by itself, see [`crate::retry_config`]).
+///
+/// The intervals are short because the states they wait out are short (seconds) and every
+/// poll is one cheap read: a few calls per second per wait, far below the services' limits
+/// (Lambda's control plane allows 15-100 requests/s per operation, DynamoDB's `DescribeTable`
+/// more), and close enough to the moment the state changes that a deploy ends within a poll of
+/// the time AWS forces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// How long to wait for a function to become `Active` or finish an update, or for a table
     /// to become `ACTIVE` or go away.
     pub wait_timeout: Duration,
+    /// Time between two polls of such a state.
+    pub poll_interval: Duration,
     /// How long to keep retrying `CreateFunction` while IAM has not yet propagated a new role.
     pub propagation_timeout: Duration,
-    /// The first delay between those retries; it doubles up to `propagation_max_delay`.
-    pub propagation_first_delay: Duration,
-    pub propagation_max_delay: Duration,
+    /// Time between those retries. Constant, not doubling: the role becomes assumable at one
+    /// moment a few seconds after `CreateRole`, and a doubling pause overshoots that moment by
+    /// up to the length of the last pause. Each retry uploads the zip again, hence slower than
+    /// [`Settings::poll_interval`].
+    pub propagation_retry_interval: Duration,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             wait_timeout: Duration::from_secs(300),
+            poll_interval: Duration::from_millis(250),
             propagation_timeout: Duration::from_secs(90),
-            propagation_first_delay: Duration::from_secs(1),
-            propagation_max_delay: Duration::from_secs(8),
+            propagation_retry_interval: Duration::from_millis(500),
         }
     }
 }
@@ -287,16 +360,74 @@ pub(crate) struct Ctx {
 }
 
 /// Turns an SDK error into an `anyhow::Error` whose message holds the service's own error code
-/// and message (the SDK's `Display` alone only says "service error").
+/// and message (the SDK's `Display` alone only says "service error"), plus what to do about it
+/// when the error is one retrying cannot fix.
 pub(crate) fn describe_sdk_error<E, R>(err: SdkError<E, R>) -> anyhow::Error
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     R: fmt::Debug + Send + Sync + 'static,
 {
-    anyhow::anyhow!(
-        "{}",
-        aws_smithy_types::error::display::DisplayErrorContext(&err)
-    )
+    let hint = match &err {
+        SdkError::ServiceError(service) => service.err().code().and_then(hint_for_code),
+        SdkError::TimeoutError(_) => Some(
+            "no answer within the timeout after every retry: check the network and the endpoint, \
+             or raise WISHCTL_ATTEMPT_TIMEOUT / WISHCTL_OPERATION_TIMEOUT (seconds)",
+        ),
+        SdkError::DispatchFailure(_) => Some(
+            "could not reach AWS after every retry: check the network, the region and \
+             --endpoint-url / AWS_ENDPOINT_URL",
+        ),
+        _ => None,
+    };
+    let message = aws_smithy_types::error::display::DisplayErrorContext(&err).to_string();
+    match hint {
+        Some(hint) => anyhow::anyhow!("{message} ({hint})"),
+        None => anyhow::anyhow!("{message}"),
+    }
+}
+
+/// What to do about an error code that retrying does not fix (the SDK has retried throttling
+/// and transient errors already; these fail at the first attempt).
+fn hint_for_code(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "UnauthorizedOperation"
+        | "UnauthorizedException"
+        | "AuthorizationError" => {
+            "the credentials in use lack this permission: grant it (the IAM actions are listed \
+             in README.md) or use other credentials (--profile)"
+        }
+        "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "InvalidSignatureException"
+        | "SignatureDoesNotMatch" => {
+            "the credentials are not valid: refresh them (e.g. `aws sso login`) or use other \
+             credentials (--profile)"
+        }
+        "LimitExceeded"
+        | "LimitExceededException"
+        | "ServiceQuotaExceededException"
+        | "CodeStorageExceededException" => {
+            "an AWS quota of the account is reached: delete unused resources or request a \
+             quota increase (Service Quotas), then run the command again"
+        }
+        "TooManyRequestsException" | "ThrottlingException" | "Throttling" => {
+            "AWS kept throttling through every retry: run the command again in a minute, or \
+             raise AWS_MAX_ATTEMPTS"
+        }
+        "ValidationException"
+        | "InvalidParameterValueException"
+        | "BadRequestException"
+        | "MalformedPolicyDocument"
+        | "InvalidParameterException"
+        | "InvalidInput" => {
+            "AWS refused a value: check the flags (issuer, audiences, scopes, tags, memory)"
+        }
+        _ => return None,
+    })
 }
 
 /// `Ok(None)` for the not-found error of a call, the output otherwise.
@@ -319,10 +450,40 @@ pub(crate) trait SdkResultExt<T> {
 
 impl<T, E, R> SdkResultExt<T> for Result<T, SdkError<E, R>>
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     R: fmt::Debug + Send + Sync + 'static,
 {
     fn doing(self, what: impl FnOnce() -> String) -> anyhow::Result<T> {
         self.map_err(describe_sdk_error).with_context(what)
+    }
+}
+
+#[cfg(test)]
+mod timeout_tests {
+    use std::time::Duration;
+
+    use super::timeout_config_from;
+
+    #[test]
+    fn every_call_has_an_attempt_and_an_operation_timeout() {
+        let default = timeout_config_from(None, None, true);
+        assert_eq!(
+            default.operation_attempt_timeout(),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(default.operation_timeout(), Some(Duration::from_secs(60)));
+        let user = timeout_config_from(Some("1.5"), None, false);
+        assert_eq!(
+            user.operation_attempt_timeout(),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(user.operation_timeout(), Some(Duration::from_secs(9)));
+        let garbage = timeout_config_from(Some("-1"), Some("forever"), true);
+        assert_eq!(
+            garbage.operation_attempt_timeout(),
+            Some(Duration::from_secs(10))
+        );
+        let unset = timeout_config_from(None, None, false);
+        assert_eq!(unset.operation_attempt_timeout(), None);
     }
 }

@@ -1,7 +1,7 @@
 //! The Lambda function: `provided.al2023`, handler `bootstrap`, one architecture, memory,
 //! timeout, `TABLE_NAME`, and its code. Handles the two ways a fresh function is not ready yet:
-//! IAM not having propagated a new role (retried with backoff) and the `Pending` / `InProgress`
-//! states (waited out with the SDK's waiters, bounded).
+//! IAM not having propagated a new role (`CreateFunction` retried at a steady interval) and the
+//! `Pending` / `InProgress` states (polled, bounded: see `wait`).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use aws_sdk_lambda::client::Waiters as _;
 use aws_sdk_lambda::error::SdkError;
 use aws_sdk_lambda::operation::create_function::CreateFunctionError;
 use aws_sdk_lambda::operation::update_function_configuration::UpdateFunctionConfigurationError;
@@ -217,6 +216,12 @@ async fn read_zip(code: &FunctionCode) -> anyhow::Result<Blob> {
     Ok(Blob::new(bytes))
 }
 
+/// The longer timeouts of the calls that carry the zip.
+fn upload_timeouts() -> aws_sdk_lambda::config::Builder {
+    aws_sdk_lambda::config::Builder::default()
+        .timeout_config(crate::context::upload_timeout_config())
+}
+
 /// The message Lambda gives while IAM has not propagated a new role (or a role's new trust
 /// policy) yet.
 const ROLE_NOT_ASSUMABLE: &str = "cannot be assumed by Lambda";
@@ -231,8 +236,8 @@ fn update_hit_propagation(err: &UpdateFunctionConfigurationError) -> bool {
         if e.message().is_some_and(|m| m.contains(ROLE_NOT_ASSUMABLE)))
 }
 
-/// Retries `call` while IAM has not propagated the role yet: doubling delays from
-/// `propagation_first_delay` up to `propagation_max_delay`, for at most `propagation_timeout`.
+/// Retries `call` while IAM has not propagated the role yet: every
+/// `propagation_retry_interval`, for at most `propagation_timeout`.
 async fn retry_role_propagation<T, E, F, Fut>(
     ctx: &Ctx,
     name: &str,
@@ -245,28 +250,32 @@ where
 {
     let Settings {
         propagation_timeout,
-        propagation_first_delay,
-        propagation_max_delay,
+        propagation_retry_interval: interval,
         ..
     } = ctx.settings.clone();
     let started = Instant::now();
-    let mut delay = propagation_first_delay;
+    let mut retries = 0_u32;
     loop {
         match call().await {
             Err(err)
                 if err.as_service_error().is_some_and(is_propagation)
-                    && started.elapsed() + delay <= propagation_timeout =>
+                    && started.elapsed() + interval <= propagation_timeout =>
             {
-                ctx.progress.report(
-                    ResourceKind::Function,
-                    name,
-                    format!(
-                        "role not assumable by Lambda yet (IAM propagation), retrying in {}ms",
-                        delay.as_millis()
-                    ),
-                );
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(propagation_max_delay);
+                // One line when the wait starts, then one every few seconds: the wait is normal.
+                if retries % 10 == 0 {
+                    ctx.progress.report(
+                        ResourceKind::Function,
+                        name,
+                        format!(
+                            "role not assumable by Lambda yet (IAM propagation, {:.1}s so far), \
+                             retrying every {}ms",
+                            started.elapsed().as_secs_f64(),
+                            interval.as_millis()
+                        ),
+                    );
+                }
+                retries += 1;
+                tokio::time::sleep(interval).await;
             }
             other => return other,
         }
@@ -306,6 +315,8 @@ pub(crate) async fn apply(
                     .code(LambdaCode::builder().zip_file(zip.clone()).build())
                     .description("wish-list API (managed by wishctl)")
                     .set_tags(Some(desired.tags.to_hash_map()))
+                    .customize()
+                    .config_override(upload_timeouts())
                     .send()
             })
             .await
@@ -356,6 +367,8 @@ pub(crate) async fn apply(
                     .function_name(name)
                     .zip_file(zip)
                     .architectures(desired.architecture())
+                    .customize()
+                    .config_override(upload_timeouts())
                     .send()
                     .await
                     .doing(|| format!("updating the code of function {name}"))?;
@@ -399,20 +412,7 @@ async fn wait_settled(ctx: &Ctx, name: &str, found: &ObservedFunction) -> anyhow
 async fn wait_active(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
     ctx.progress
         .report(ResourceKind::Function, name, "waiting until Active");
-    let timeout = ctx.settings.wait_timeout;
-    let wait = ctx
-        .clients
-        .lambda
-        .wait_until_function_active_v2()
-        .function_name(name)
-        .wait(timeout);
-    wait::bounded(
-        || format!("function {name} to become Active"),
-        timeout,
-        wait,
-    )
-    .await?;
-    Ok(())
+    wait_for(ctx, name, Ready::Active).await
 }
 
 async fn wait_updated(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
@@ -421,20 +421,72 @@ async fn wait_updated(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
         name,
         "waiting for the update to finish",
     );
-    let timeout = ctx.settings.wait_timeout;
-    let wait = ctx
-        .clients
-        .lambda
-        .wait_until_function_updated_v2()
-        .function_name(name)
-        .wait(timeout);
-    wait::bounded(
-        || format!("function {name} to finish its update (LastUpdateStatus Successful)"),
-        timeout,
-        wait,
+    wait_for(ctx, name, Ready::Updated).await
+}
+
+/// What a function wait waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ready {
+    /// `State` `Active` (a new function).
+    Active,
+    /// `State` `Active` and `LastUpdateStatus` `Successful` (after an update).
+    Updated,
+}
+
+/// Polls `GetFunction` until the function is ready; a `Failed` state or update stops the wait
+/// with Lambda's reason.
+async fn wait_for(ctx: &Ctx, name: &str, ready: Ready) -> anyhow::Result<()> {
+    let what = || match ready {
+        Ready::Active => format!("function {name} to become Active"),
+        Ready::Updated => {
+            format!("function {name} to finish its update (LastUpdateStatus Successful)")
+        }
+    };
+    let lambda = &ctx.clients.lambda;
+    wait::poll_until(
+        what,
+        ctx.settings.wait_timeout,
+        ctx.settings.poll_interval,
+        || async {
+            let output = lambda
+                .get_function()
+                .function_name(name)
+                .send()
+                .await
+                .doing(|| format!("reading the state of function {name}"))?;
+            let config = output
+                .configuration()
+                .with_context(|| format!("GetFunction {name} returned no configuration"))?;
+            let state = config.state();
+            let update = config.last_update_status();
+            if state == Some(&State::Failed) {
+                anyhow::bail!(
+                    "function {name} failed to become Active: {} {}; fix the cause and run `wishctl up` again",
+                    show_opt(config.state_reason_code().map(|c| c.as_str())),
+                    show_opt(config.state_reason())
+                );
+            }
+            if update == Some(&LastUpdateStatus::Failed) {
+                anyhow::bail!(
+                    "the last update of function {name} failed: {} {}; fix the cause and run `wishctl up` again",
+                    show_opt(config.last_update_status_reason_code().map(|c| c.as_str())),
+                    show_opt(config.last_update_status_reason())
+                );
+            }
+            let active = state.is_none_or(|s| *s == State::Active);
+            let updated = update.is_none_or(|u| *u == LastUpdateStatus::Successful);
+            Ok(match ready {
+                Ready::Active if active => wait::Poll::Ready(()),
+                Ready::Updated if active && updated => wait::Poll::Ready(()),
+                _ => wait::Poll::NotYet(format!(
+                    "State {}, LastUpdateStatus {}",
+                    show_opt(state.map(State::as_str)),
+                    show_opt(update.map(LastUpdateStatus::as_str))
+                )),
+            })
+        },
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Deletes the function; `false` when it was already gone.

@@ -24,6 +24,7 @@ pub(crate) async fn observe(
 ) -> anyhow::Result<Option<ObservedLogGroup>> {
     // The name is a prefix filter: look for the exact name among the (few) matches.
     let mut next = None;
+    let mut pages = crate::pages::Pages::new(|| format!("describing log group {name}"));
     let group = loop {
         let page = logs
             .describe_log_groups()
@@ -39,7 +40,7 @@ pub(crate) async fn observe(
         {
             break group.clone();
         }
-        next = page.next_token().map(str::to_string);
+        next = pages.next(page.next_token())?;
         if next.is_none() {
             return Ok(None);
         }

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
-use aws_sdk_dynamodb::client::Waiters as _;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, Select,
     TableStatus, Tag,
@@ -75,6 +74,7 @@ pub(crate) async fn observe(
         .unwrap_or(BillingMode::Provisioned);
     let mut tags = BTreeMap::new();
     let mut next = None;
+    let mut pages = crate::pages::Pages::new(|| format!("listing tags of table {name}"));
     loop {
         let page = ddb
             .list_tags_of_resource()
@@ -86,7 +86,7 @@ pub(crate) async fn observe(
         for tag in page.tags() {
             tags.insert(tag.key().to_string(), tag.value().to_string());
         }
-        next = page.next_token().map(str::to_string);
+        next = pages.next(page.next_token())?;
         if next.is_none() {
             break;
         }
@@ -223,15 +223,21 @@ fn dynamodb_tags(tags: &Tags) -> anyhow::Result<Vec<Tag>> {
 async fn wait_until_active(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
     ctx.progress
         .report(ResourceKind::Table, name, "waiting until ACTIVE");
-    let timeout = ctx.settings.wait_timeout;
-    let wait = ctx
-        .clients
-        .dynamodb
-        .wait_until_table_exists()
-        .table_name(name)
-        .wait(timeout);
-    wait::bounded(|| format!("table {name} to become ACTIVE"), timeout, wait).await?;
-    Ok(())
+    let ddb = &ctx.clients.dynamodb;
+    wait::poll_until(
+        || format!("table {name} to become ACTIVE"),
+        ctx.settings.wait_timeout,
+        ctx.settings.poll_interval,
+        || async {
+            // Not found right after CreateTable is eventual consistency, not an answer.
+            let status = status(ddb, name).await?;
+            Ok(match status {
+                Some(TableStatus::Active) => wait::Poll::Ready(()),
+                other => wait::Poll::NotYet(show_status(other.as_ref())),
+            })
+        },
+    )
+    .await
 }
 
 async fn wait_until_gone(
@@ -239,13 +245,38 @@ async fn wait_until_gone(
     name: &str,
     settings: &Settings,
 ) -> anyhow::Result<()> {
-    let timeout = settings.wait_timeout;
-    let wait = ddb
-        .wait_until_table_not_exists()
-        .table_name(name)
-        .wait(timeout);
-    wait::bounded(|| format!("table {name} to finish deleting"), timeout, wait).await?;
-    Ok(())
+    wait::poll_until(
+        || format!("table {name} to finish deleting"),
+        settings.wait_timeout,
+        settings.poll_interval,
+        || async {
+            Ok(match status(ddb, name).await? {
+                None => wait::Poll::Ready(()),
+                Some(other) => wait::Poll::NotYet(show_status(Some(&other))),
+            })
+        },
+    )
+    .await
+}
+
+/// The table's status; `None` when DynamoDB does not know the table.
+async fn status(ddb: &aws_sdk_dynamodb::Client, name: &str) -> anyhow::Result<Option<TableStatus>> {
+    let output = found(ddb.describe_table().table_name(name).send().await, |e| {
+        e.is_resource_not_found_exception()
+    })
+    .doing(|| format!("reading the status of table {name}"))?;
+    Ok(output.map(|o| {
+        o.table()
+            .and_then(|t| t.table_status().cloned())
+            .unwrap_or_else(|| TableStatus::from("(no status)"))
+    }))
+}
+
+fn show_status(status: Option<&TableStatus>) -> String {
+    status.map_or_else(
+        || "TableStatus (table not found)".to_string(),
+        |s| format!("TableStatus {}", s.as_str()),
+    )
 }
 
 /// Whether the table holds at least one item (a one-item scan; `ItemCount` lags by hours).

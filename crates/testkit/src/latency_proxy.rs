@@ -1,37 +1,19 @@
 //! A loopback HTTP proxy that forwards every request to an upstream (moto) after a fixed delay,
 //! so that a local benchmark sees the round-trip cost of a real AWS endpoint (tens of ms).
 //!
-//! Point an SDK or CLI at [`LatencyProxy::endpoint`] instead of the upstream. Requests are
-//! forwarded as they are (method, path, query, headers, body), so SigV4 signatures stay intact;
-//! the delay is added once per request, before forwarding. Requests are served concurrently, as
-//! AWS serves them.
+//! This is [`crate::aws_proxy::AwsProxy`] with the latency only ([`ModelSettings::latency_only`]):
+//! no waits, no rate limit, no faults. Point an SDK or CLI at [`LatencyProxy::endpoint`]
+//! instead of the upstream; requests are forwarded as they are, so SigV4 signatures stay intact,
+//! and served concurrently, as AWS serves them.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode, Uri};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-
-/// Headers that describe one connection, not the message; not forwarded.
-const HOP_BY_HOP: [&str; 4] = ["connection", "keep-alive", "transfer-encoding", "upgrade"];
+use crate::aws_proxy::{AwsProxy, ModelSettings};
 
 /// A running proxy; stops when dropped.
 #[derive(Debug)]
 pub struct LatencyProxy {
-    endpoint: String,
-    requests: Arc<AtomicUsize>,
-    _shutdown: oneshot::Sender<()>,
+    proxy: AwsProxy,
 }
 
 impl LatencyProxy {
@@ -39,103 +21,42 @@ impl LatencyProxy {
     /// (`http://host:port`) after waiting `delay` for each request. Must be called inside a
     /// tokio runtime, which then serves the proxy.
     pub async fn start(upstream: &str, delay: Duration) -> std::io::Result<LatencyProxy> {
-        let upstream: Uri = upstream.trim_end_matches('/').parse().map_err(|e| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("upstream {upstream}: {e}"),
-            )
-        })?;
-        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-        let endpoint = format!("http://{}", listener.local_addr()?);
-        let requests = Arc::new(AtomicUsize::new(0));
-        let (shutdown, mut stopped) = oneshot::channel::<()>();
-        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-        let counter = Arc::clone(&requests);
-        tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    _ = &mut stopped => return,
-                    accepted = listener.accept() => accepted,
-                };
-                let Ok((stream, _)) = accepted else { continue };
-                let (client, upstream, counter) =
-                    (client.clone(), upstream.clone(), Arc::clone(&counter));
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| {
-                        counter.fetch_add(1, Ordering::SeqCst);
-                        forward(client.clone(), upstream.clone(), delay, request)
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
         Ok(LatencyProxy {
-            endpoint,
-            requests,
-            _shutdown: shutdown,
+            proxy: AwsProxy::start(upstream, ModelSettings::latency_only(delay)).await?,
         })
     }
 
     /// `http://127.0.0.1:PORT`
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        self.proxy.endpoint()
     }
 
     /// How many requests have been forwarded so far.
     pub fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
+        self.proxy.requests()
     }
-}
 
-async fn forward(
-    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
-    upstream: Uri,
-    delay: Duration,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    tokio::time::sleep(delay).await;
-    Ok(match relay(&client, &upstream, request).await {
-        Ok(response) => response,
-        Err(err) => {
-            let mut response =
-                Response::new(Full::new(Bytes::from(format!("latency proxy: {err}"))));
-            *response.status_mut() = StatusCode::BAD_GATEWAY;
-            response
-        }
-    })
-}
-
-async fn relay(
-    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
-    upstream: &Uri,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Box<dyn std::error::Error + Send + Sync>> {
-    let (mut parts, body) = request.into_parts();
-    let body = body.collect().await?.to_bytes();
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let scheme = upstream.scheme_str().unwrap_or("http");
-    let authority = upstream.authority().ok_or("the upstream URL has no host")?;
-    parts.uri = format!("{scheme}://{authority}{path}").parse()?;
-    for header in HOP_BY_HOP {
-        parts.headers.remove(header);
+    /// The proxy with all its behaviours.
+    pub fn proxy(&self) -> &AwsProxy {
+        &self.proxy
     }
-    let response = client
-        .request(Request::from_parts(parts, Full::new(body)))
-        .await?;
-    let (mut parts, body) = response.into_parts();
-    let body = body.collect().await?.to_bytes();
-    for header in HOP_BY_HOP {
-        parts.headers.remove(header);
-    }
-    Ok(Response::from_parts(parts, Full::new(body)))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::convert::Infallible;
     use std::time::Instant;
+
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::body::Incoming;
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper::{Request, Response};
+    use hyper_util::rt::TokioIo;
+    use tokio::net::TcpListener;
+
+    use super::*;
 
     async fn get(endpoint: &str, path: &str) -> (u16, String) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,10 +1,15 @@
 //! Test support for the whole workspace, never shipped: a moto server launcher ([`moto`]), a Lambda
-//! Runtime API emulator ([`runtime`]), a proxy that adds latency to every call
-//! ([`latency_proxy`]) and a local OIDC issuer ([`issuer`]). Tests use these instead of copying
-//! their own.
+//! Runtime API emulator ([`runtime`]), a proxy in front of moto that adds latency, AWS's timing
+//! model and injected faults to every call ([`aws_proxy`], with [`aws_model`] and [`faults`];
+//! [`latency_proxy`] is its latency-only form) and a local OIDC issuer ([`issuer`]). Tests use
+//! these instead of copying their own.
 //!
 //! Every server here listens on 127.0.0.1 only.
 
+pub mod aws_call;
+pub mod aws_model;
+pub mod aws_proxy;
+pub mod faults;
 pub mod issuer;
 pub mod lambda_zip;
 pub mod latency_proxy;

@@ -26,6 +26,8 @@ pub(crate) async fn observe(
 ) -> anyhow::Result<Vec<ObservedIntegration>> {
     let mut integrations = Vec::new();
     let mut next = None;
+    let mut pages =
+        crate::pages::Pages::new(|| format!("listing the integrations of HTTP API {api_id}"));
     loop {
         let page = apigw
             .get_integrations()
@@ -42,7 +44,7 @@ pub(crate) async fn observe(
                 payload_format: i.payload_format_version().map(str::to_string),
             })
         }));
-        next = page.next_token().map(str::to_string);
+        next = pages.next(page.next_token())?;
         if next.is_none() {
             return Ok(integrations);
         }

@@ -86,6 +86,7 @@ pub(crate) async fn observe(
 ) -> anyhow::Result<ApiObservation> {
     let mut named = Vec::new();
     let mut next = None;
+    let mut pages = crate::pages::Pages::new(|| format!("listing HTTP APIs to find {name}"));
     loop {
         let page = apigw
             .get_apis()
@@ -99,7 +100,7 @@ pub(crate) async fn observe(
                 .filter(|a| a.name() == Some(name))
                 .cloned(),
         );
-        next = page.next_token().map(str::to_string);
+        next = pages.next(page.next_token())?;
         if next.is_none() {
             break;
         }

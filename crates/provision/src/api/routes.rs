@@ -31,6 +31,7 @@ pub(crate) async fn observe(
 ) -> anyhow::Result<Vec<ObservedRoute>> {
     let mut routes = Vec::new();
     let mut next = None;
+    let mut pages = crate::pages::Pages::new(|| format!("listing the routes of HTTP API {api_id}"));
     loop {
         let page = apigw
             .get_routes()
@@ -52,7 +53,7 @@ pub(crate) async fn observe(
                 target: r.target().map(str::to_string),
             })
         }));
-        next = page.next_token().map(str::to_string);
+        next = pages.next(page.next_token())?;
         if next.is_none() {
             return Ok(routes);
         }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod down;
+mod endpoint_guards;
 mod faults;
 mod support;
 mod up;

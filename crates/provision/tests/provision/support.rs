@@ -53,9 +53,9 @@ pub fn code(dir: &Path, content: &[u8]) -> FunctionCode {
 pub fn quick_settings() -> Settings {
     Settings {
         wait_timeout: std::time::Duration::from_secs(10),
+        poll_interval: std::time::Duration::from_millis(20),
         propagation_timeout: std::time::Duration::from_secs(5),
-        propagation_first_delay: std::time::Duration::from_millis(20),
-        propagation_max_delay: std::time::Duration::from_millis(100),
+        propagation_retry_interval: std::time::Duration::from_millis(50),
     }
 }
 
