@@ -8,23 +8,72 @@ use crate::api;
 use crate::calls::fork;
 use crate::context::Ctx;
 use crate::function::{self, FunctionCode};
+use crate::lock::{self, Acquired, LockSettings};
 use crate::log_group;
 use crate::permission;
-use crate::plan::Plan;
+use crate::plan::{Action, Plan};
 use crate::planning::{prepare, Prepared};
 use crate::role;
 use crate::table;
 use crate::ResourceKind;
 
 /// Observe, diff, apply; returns what was planned and the stack's outputs.
+///
+/// A plan without changes is applied as is (it only waits for a settling function). A plan with
+/// changes is applied under the stack's lock ([`crate::lock`]), observed and planned again once
+/// the lock is held: another run may have done (part of) the work meanwhile, and two runs must
+/// never both create the API or its authorizer.
 pub(crate) async fn up(
     ctx: &Ctx,
     spec: &StackSpec,
     code: &FunctionCode,
 ) -> anyhow::Result<(Plan, StackOutputs)> {
-    let prepared = prepare(ctx, spec, code).await?;
-    let outputs = apply(ctx, &prepared).await?;
-    Ok((prepared.plan, outputs))
+    let first = prepare(ctx, spec, code).await?;
+    if !first.plan.has_changes() {
+        let outputs = apply(ctx, &first).await?;
+        return Ok((first.plan, outputs));
+    }
+    let settings = LockSettings::from_env();
+    let group = first.desired.names.log_group.clone();
+    let mut created_group = false;
+    // Bounded: the log group vanishes under us only while a `down` deletes it, at most a few
+    // times in a row.
+    for _ in 0..5 {
+        created_group |= log_group::create_if_missing(
+            ctx,
+            &group,
+            spec.function.log_retention_days,
+            &first.desired.tags,
+        )
+        .await?;
+        let lease = match lock::acquire(ctx, &group, &settings).await? {
+            Acquired::Held(lease) => lease,
+            Acquired::NoLogGroup => continue,
+        };
+        let result = async {
+            let mut prepared = prepare(ctx, spec, code).await?;
+            let outputs = apply(ctx, &prepared).await?;
+            if created_group {
+                // Created by this run just before the lock, so the plan under the lock saw it.
+                if let Some(change) = prepared
+                    .plan
+                    .changes
+                    .iter_mut()
+                    .find(|c| c.kind == ResourceKind::LogGroup)
+                {
+                    change.action = Action::Create;
+                }
+            }
+            anyhow::Ok((prepared.plan, outputs))
+        }
+        .await;
+        lease.release(ctx).await;
+        return result;
+    }
+    anyhow::bail!(
+        "log group {group} keeps disappearing while `up` takes the stack's lock: is a `wishctl down` \
+         of this stack running in a loop? Retry when it has finished"
+    )
 }
 
 /// Applies a prepared plan.
@@ -47,7 +96,7 @@ async fn apply(ctx: &Ctx, prepared: &Prepared<'_>) -> anyhow::Result<StackOutput
         );
     }
     let names = &desired.names;
-    let tags = &spec.tags;
+    let tags = &desired.tags;
 
     let storage = async {
         tokio::try_join!(

@@ -58,7 +58,20 @@ impl Issuer {
             issuer: issuer.to_string(),
             rule,
         };
+        // The URL parser silently drops tabs and newlines; the issuer is compared byte for byte
+        // with `iss`, so they are refused rather than kept or removed.
+        if issuer.chars().any(char::is_control) {
+            return Err(err("must not hold control characters (newline, tab, ...)"));
+        }
+        if issuer.chars().any(char::is_whitespace) {
+            return Err(err("must not hold spaces"));
+        }
         let url = url::Url::parse(issuer).map_err(|_| err("must be an absolute URL"))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(err(
+                "must not hold user info (user:password@): credentials do not belong in an issuer URL",
+            ));
+        }
         if url.host().is_none() {
             return Err(err("must have a host"));
         }
@@ -120,6 +133,12 @@ impl AuthorizerSettings {
             });
         }
         for audience in &audiences {
+            if audience.chars().any(char::is_control) {
+                return Err(SpecError::Audience {
+                    audience: audience.clone(),
+                    rule: "must not hold control characters",
+                });
+            }
             if audience.trim().is_empty() {
                 return Err(SpecError::Audience {
                     audience: audience.clone(),
@@ -184,6 +203,10 @@ mod tests {
             "",
             "https://x/?a=b",
             "ftp://x/",
+            "https://tenant.auth0.com/\n",
+            "https://tenant\t.auth0.com/",
+            "https://user:pw@tenant.auth0.com/",
+            "https://user@tenant.auth0.com/",
         ] {
             assert!(Issuer::parse(bad).is_err(), "{bad:?}");
         }

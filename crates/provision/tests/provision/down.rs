@@ -16,7 +16,7 @@ fn stack(name: &str) -> StackName {
 
 /// Whether any trace of `stack` is left in the account, looked up by name through the SDK.
 async fn traces(p: &Provisioner, stack: &str) -> Vec<String> {
-    let names = self::stack(stack).resources();
+    let names = self::stack(stack).resources(&crate::support::REGION.parse().unwrap());
     let c = p.clients();
     let mut left = Vec::new();
     if c.dynamodb

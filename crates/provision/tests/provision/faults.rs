@@ -304,7 +304,7 @@ async fn an_update_in_progress_is_waited_out_before_the_next_update() {
                     .memory_size(256)
                     .timeout(10)
                     .role(format!(
-                        "arn:aws:iam::{ACCOUNT}:role/wishctl/wishctl-demo-fn"
+                        "arn:aws:iam::{ACCOUNT}:role/wishctl/wishctl-demo-us-east-1-fn"
                     ))
                     .environment(
                         EnvironmentResponse::builder()

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{BillingMode, KeyType, ScalarAttributeType};
 use aws_sdk_lambda::types::{Architecture, Runtime};
 use provision::{Action, AuthorizerField, ProvisionError, ResourceKind};
 use serde_json::{json, Value};
-use stack::{CorsSettings, TAG_STACK};
+use stack::{CorsSettings, TAG_REGION, TAG_STACK};
 
 use crate::support::{code, moto, provisioner, spec, ACCOUNT, ISSUER, REGION};
 
@@ -67,7 +67,7 @@ async fn fresh_up_creates_every_resource_exactly_as_described() {
     );
     let out = &report.outputs;
     assert_eq!(out.table, "wishctl-demo-items");
-    assert_eq!(out.role, "wishctl-demo-fn");
+    assert_eq!(out.role, "wishctl-demo-us-east-1-fn");
     assert_eq!(out.function, "wishctl-demo-api");
     assert_eq!(out.log_group, "/aws/lambda/wishctl-demo-api");
     assert_eq!(out.region, REGION);
@@ -80,6 +80,7 @@ async fn fresh_up_creates_every_resource_exactly_as_described() {
     );
     let expected_tags: HashMap<String, String> = [
         (TAG_STACK.to_string(), "demo".to_string()),
+        (TAG_REGION.to_string(), REGION.to_string()),
         ("team".to_string(), "web".to_string()),
     ]
     .into();
@@ -154,7 +155,7 @@ async fn fresh_up_creates_every_resource_exactly_as_described() {
     assert_eq!(role.path(), "/wishctl/");
     assert_eq!(
         role.arn(),
-        format!("arn:aws:iam::{ACCOUNT}:role/wishctl/wishctl-demo-fn")
+        format!("arn:aws:iam::{ACCOUNT}:role/wishctl/wishctl-demo-us-east-1-fn")
     );
     assert_eq!(
         decode_policy(role.assume_role_policy_document().unwrap()),
@@ -656,7 +657,7 @@ async fn a_foreign_table_with_the_stack_name_is_refused_and_nothing_is_created()
         .clients()
         .iam
         .get_role()
-        .role_name("wishctl-demo-fn")
+        .role_name("wishctl-demo-us-east-1-fn")
         .send()
         .await;
     assert!(roles.is_err(), "no role was created");
