@@ -10,6 +10,7 @@ use crate::context::Ctx;
 use crate::function::{self, FunctionCode};
 use crate::lock::{self, Acquired, LockSettings};
 use crate::log_group;
+use crate::observe;
 use crate::permission;
 use crate::plan::{Action, Plan};
 use crate::planning::{prepare, Prepared};
@@ -19,39 +20,64 @@ use crate::ResourceKind;
 
 /// Observe, diff, apply; returns what was planned and the stack's outputs.
 ///
-/// A plan without changes is applied as is (it only waits for a settling function). A plan with
-/// changes is applied under the stack's lock ([`crate::lock`]), observed and planned again once
-/// the lock is held: another run may have done (part of) the work meanwhile, and two runs must
-/// never both create the API or its authorizer.
+/// A plan that creates nothing is applied as is. A plan that creates something is applied under
+/// the stack's lock ([`crate::lock`]): when another run took the lock since this one looked, the
+/// stack is observed and planned again under it (the other run may have done the work), so two
+/// runs never both create the API or its authorizer.
 pub(crate) async fn up(
     ctx: &Ctx,
     spec: &StackSpec,
     code: &FunctionCode,
 ) -> anyhow::Result<(Plan, StackOutputs)> {
+    let group = spec.names(&observe::region(ctx)?).log_group;
+    // Before observing: a later lock of exactly the next generation proves nobody changed the
+    // stack in between.
+    let before = lock::peek(ctx, &group).await?;
     let first = prepare(ctx, spec, code).await?;
-    if !first.plan.has_changes() {
+    if !first.plan.creates() {
         let outputs = apply(ctx, &first).await?;
         return Ok((first.plan, outputs));
     }
     let settings = LockSettings::from_env();
-    let group = first.desired.names.log_group.clone();
+    let mut first = Some(first);
     let mut created_group = false;
     // Bounded: the log group vanishes under us only while a `down` deletes it, at most a few
     // times in a row.
     for _ in 0..5 {
-        created_group |= log_group::create_if_missing(
-            ctx,
-            &group,
-            spec.function.log_retention_days,
-            &first.desired.tags,
-        )
-        .await?;
+        let tags = spec.tags.in_region(&observe::region(ctx)?);
+        let group_planned = first
+            .as_ref()
+            .is_none_or(|f| f.actions.log_group == Action::Create);
+        if group_planned {
+            created_group |=
+                log_group::create_if_missing(ctx, &group, spec.function.log_retention_days, &tags)
+                    .await?;
+        }
         let lease = match lock::acquire(ctx, &group, &settings).await? {
             Acquired::Held(lease) => lease,
-            Acquired::NoLogGroup => continue,
+            Acquired::NoLogGroup => {
+                first = None;
+                continue;
+            }
         };
+        let unchanged_since = !before.busy && lease.generation == before.generation + 1;
+        // A log group planned as new that this run did not create was created by another run:
+        // the observation is out of date then too.
+        let earlier = first
+            .take()
+            .filter(|f| unchanged_since && (f.actions.log_group != Action::Create || created_group))
+            .map(|mut prepared| {
+                if created_group {
+                    // Created above exactly as planned (retention and tags included).
+                    prepared.actions.log_group = Action::NoChange;
+                }
+                prepared
+            });
         let result = async {
-            let mut prepared = prepare(ctx, spec, code).await?;
+            let mut prepared = match earlier {
+                Some(prepared) => prepared,
+                None => prepare(ctx, spec, code).await?,
+            };
             let outputs = apply(ctx, &prepared).await?;
             if created_group {
                 // Created by this run just before the lock, so the plan under the lock saw it.

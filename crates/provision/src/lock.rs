@@ -19,6 +19,12 @@
 //!    at most one proceeds (create-then-check; both may back off, and the random pause breaks
 //!    the tie).
 //!
+//! Releasing creates the marker stream `wishctl-lock-GENERATION-released` and deletes the
+//! holder's stream, so generations only grow: `up` lists the lock streams *before* it observes
+//! the stack, and when it then takes exactly the next generation, no other run took the lock in
+//! between and its observation is still true; otherwise it observes and plans again under the
+//! lock. The next holder deletes the streams of older generations.
+//!
 //! A holder proves it is alive by writing a heartbeat event every few seconds, which moves the
 //! stream's `lastIngestionTime`. A stream whose timestamps do not move for the lease period
 //! (default 30 s, `WISHCTL_LOCK_STALE_SECS` overrides it), measured on the waiter's own clock
@@ -27,9 +33,9 @@
 //! pid), so a killed local run delays the next one by nothing. Waiting is bounded
 //! ([`LockSettings::max_wait`]); the error then says who holds the lock and since when.
 //!
-//! `up` takes the lock only when its plan changes something, then observes and plans again under
-//! it (another run may have finished the work meanwhile), so a no-op `up` stays read-only and two
-//! `up`s end with one API and one authorizer. `down` takes it for the whole teardown and deletes
+//! `up` takes the lock only when its plan creates something (updates of named resources cannot
+//! duplicate anything, and a code-only update stays as short as it is), so a no-op `up` stays
+//! read-only and two `up`s end with one API and one authorizer. `down` takes it for the whole teardown and deletes
 //! the log group last, which releases it.
 
 use std::collections::HashMap;
@@ -42,6 +48,8 @@ use crate::ResourceKind;
 
 /// Every lock stream's name starts with this.
 pub(crate) const LOCK_PREFIX: &str = "wishctl-lock-";
+/// The holder part of a release marker's name.
+const RELEASED: &str = "released";
 
 /// Bounds of the lock.
 #[derive(Debug, Clone)]
@@ -81,6 +89,8 @@ impl LockSettings {
 pub(crate) struct Lease {
     group: String,
     stream: String,
+    /// The generation this lease holds.
+    pub generation: u64,
     heartbeat: tokio::task::JoinHandle<()>,
 }
 
@@ -91,10 +101,22 @@ impl Drop for Lease {
 }
 
 impl Lease {
-    /// Stops the heartbeat and deletes the lock stream (best effort: a stream left behind goes
-    /// stale).
+    /// Stops the heartbeat, marks the generation released and deletes the holder's stream (best
+    /// effort: a stream left behind goes stale).
     pub async fn release(self, ctx: &Ctx) {
         self.heartbeat.abort();
+        let marker = format!("{LOCK_PREFIX}{:010}-{RELEASED}", self.generation);
+        let marked = ctx
+            .clients
+            .logs
+            .create_log_stream()
+            .log_group_name(&self.group)
+            .log_stream_name(&marker)
+            .send()
+            .await;
+        if let Err(err) = marked {
+            tracing::debug!(stream = %marker, error = %aws_smithy_types::error::display::DisplayErrorContext(&err), "marking the lock released");
+        }
         let deleted = ctx
             .clients
             .logs
@@ -173,6 +195,40 @@ fn holder_is_dead_here(holder: &str) -> bool {
         Ok(pid) => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
         Err(_) => false,
     }
+}
+
+/// Whether `stream` is a holder's (not a release marker) whose generation was not released.
+fn unreleased(stream: &LockStream, all: &[LockStream]) -> bool {
+    stream.holder != RELEASED
+        && !all
+            .iter()
+            .any(|s| s.holder == RELEASED && s.generation == stream.generation)
+}
+
+/// The lock as seen before observing the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Peek {
+    /// The highest generation taken so far (0: never, or no log group).
+    pub generation: u64,
+    /// Whether some run may hold the lock right now.
+    pub busy: bool,
+}
+
+/// Lists the lock once: what [`acquire`] later compares with to know whether its observation
+/// is still true.
+pub(crate) async fn peek(ctx: &Ctx, group: &str) -> anyhow::Result<Peek> {
+    let Some(streams) = list(ctx, group).await? else {
+        return Ok(Peek {
+            generation: 0,
+            busy: false,
+        });
+    };
+    Ok(Peek {
+        generation: streams.iter().map(|s| s.generation).max().unwrap_or(0),
+        busy: streams
+            .iter()
+            .any(|s| unreleased(s, &streams) && !holder_is_dead_here(&s.holder)),
+    })
 }
 
 /// What the waiter has seen of each stream: its marker and since when it has not moved.
@@ -267,12 +323,9 @@ pub(crate) async fn acquire(
             return Ok(Acquired::NoLogGroup);
         };
         let mut live: Vec<&LockStream> = Vec::new();
-        let mut stale: Vec<&LockStream> = Vec::new();
         for stream in &streams {
-            if watch.live(stream, settings.stale_after) {
+            if unreleased(stream, &streams) && watch.live(stream, settings.stale_after) {
                 live.push(stream);
-            } else {
-                stale.push(stream);
             }
         }
         if let Some(other) = live.first() {
@@ -337,7 +390,7 @@ pub(crate) async fn acquire(
         let contended = after
             .iter()
             .filter(|s| s.name != name)
-            .any(|s| watch.live(s, settings.stale_after));
+            .any(|s| unreleased(s, &after) && watch.live(s, settings.stale_after));
         if contended {
             let _ = logs
                 .delete_log_stream()
@@ -348,8 +401,9 @@ pub(crate) async fn acquire(
             tokio::time::sleep(jitter(settings.poll)).await;
             continue;
         }
-        // Ours. Stale streams of crashed runs are cleared (best effort).
-        for old in stale {
+        // Ours. Older generations (released markers, stale streams of crashed runs) are cleared
+        // (best effort); ours is now the highest, so generations keep growing.
+        for old in after.iter().filter(|s| s.generation < generation) {
             let _ = logs
                 .delete_log_stream()
                 .log_group_name(group)
@@ -366,6 +420,7 @@ pub(crate) async fn acquire(
         return Ok(Acquired::Held(Lease {
             group: group.to_string(),
             stream: name,
+            generation,
             heartbeat,
         }));
     }

@@ -157,6 +157,16 @@ pub(crate) async fn down(
 ) -> anyhow::Result<Teardown> {
     let first = observe(ctx, stack, Scope::Teardown).await?;
     ownership::check(&first, stack)?;
+    // Refuse before taking the lock: a refusal changes nothing at all.
+    if first.table.is_some()
+        && data == DataPolicy::RefuseIfNotEmpty
+        && table::holds_items(&ctx.clients.dynamodb, &first.names.table).await?
+    {
+        return Err(ProvisionError::TableNotEmpty {
+            table: first.names.table.clone(),
+        }
+        .into());
+    }
     if first.log_group.is_none() {
         return teardown(ctx, stack, data, first).await;
     }

@@ -68,9 +68,14 @@ impl Issuer {
         }
         let url = url::Url::parse(issuer).map_err(|_| err("must be an absolute URL"))?;
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(err(
-                "must not hold user info (user:password@): credentials do not belong in an issuer URL",
-            ));
+            // Echo the URL without the credentials: the error goes to logs.
+            let mut redacted = url.clone();
+            let _ = redacted.set_username("");
+            let _ = redacted.set_password(None);
+            return Err(SpecError::Issuer {
+                issuer: redacted.as_str().replacen("://", "://***@", 1),
+                rule: "must not hold user info (user:password@): credentials do not belong in an issuer URL",
+            });
         }
         if url.host().is_none() {
             return Err(err("must have a host"));
@@ -209,6 +214,11 @@ mod tests {
             "https://user@tenant.auth0.com/",
         ] {
             assert!(Issuer::parse(bad).is_err(), "{bad:?}");
+        }
+        let err = Issuer::parse("https://user:pw@tenant.auth0.com/").unwrap_err();
+        assert!(!err.to_string().contains("pw"), "{err}");
+        for bad in ["http://127.0.0.1:1/\n", "http://u:p@127.0.0.1:1/"] {
+            assert!(Issuer::parse_local(bad).is_err(), "{bad:?}");
         }
     }
 

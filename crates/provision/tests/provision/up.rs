@@ -375,8 +375,12 @@ async fn second_up_with_the_same_inputs_makes_no_mutating_call() {
         "{:?}",
         first.calls.mutating_operations()
     );
+    // Independent resources are created concurrently: the critical path is at most half of the
+    // calls, plus the stack lock's own sequential calls (look, create the log group and set its
+    // retention, list, create, list again, mark released, delete).
+    const LOCK_CALLS: usize = 8;
     assert!(
-        first.calls.critical_path * 2 <= first.calls.total,
+        first.calls.critical_path * 2 <= first.calls.total + 2 * LOCK_CALLS,
         "critical path {} of {} calls",
         first.calls.critical_path,
         first.calls.total
@@ -387,15 +391,17 @@ async fn second_up_with_the_same_inputs_makes_no_mutating_call() {
     let second = provisioner(&session).await.up(&spec, &zip).await.unwrap();
     let elapsed = started.elapsed();
 
-    // THEN nothing is mutated, at most 15 reads are made, and the outputs are the same
+    // THEN nothing is mutated, only reads are made, and the outputs are the same
     assert_eq!(
         second.calls.mutating,
         0,
         "{:?}",
         second.calls.mutating_operations()
     );
+    // The stack's reads, the drift reads (role policies, function URL, stages, authorizers) and
+    // one look at the stack's lock.
     assert!(
-        second.calls.total <= 15,
+        second.calls.total <= 21,
         "{} calls: {:?}",
         second.calls.total,
         second.calls.calls
@@ -776,7 +782,13 @@ async fn an_interrupted_up_is_completed_by_the_next_one() {
 
     // THEN it recreates what is missing (the authorizer too: it was only reachable through the
     // route), keeps the API, and a third up is a no-op
-    let mut ops = second.calls.mutating_operations();
+    // (Creating takes the stack's lock: a lock stream and its release marker.)
+    let mut ops: Vec<&str> = second
+        .calls
+        .mutating_operations()
+        .into_iter()
+        .filter(|op| !op.ends_with("LogStream"))
+        .collect();
     ops.sort();
     assert_eq!(ops, ["AddPermission", "CreateAuthorizer", "CreateRoute"]);
     assert_eq!(second.outputs.api_id, first.outputs.api_id);
