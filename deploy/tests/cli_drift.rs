@@ -186,7 +186,7 @@ async fn plan_lists_every_change_made_behind_its_back_and_up_restores_the_stack(
         "update table wishctl-drift-items: tags",
         "update role wishctl-drift-us-east-1-fn: managed policies, other inline policies",
         "update function wishctl-drift-api: runtime, handler, timeout s, environment, function url, other resource policy statements",
-        "update http-api wishctl-drift: other routes, other integrations, other authorizers, other stages",
+        "update api wishctl-drift: other routes, other integrations, other authorizers, other stages",
         "update route POST /wish-list-service: authorization",
     ] {
         assert!(lines.contains(expected), "missing {expected:?} in:\n{lines}");

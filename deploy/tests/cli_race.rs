@@ -64,7 +64,7 @@ async fn two_ups_started_together_leave_one_api_and_one_authorizer() {
         assert_eq!(a["apiId"], b["apiId"], "trial {trial}");
         assert_eq!(a["authorizerId"], b["authorizerId"], "trial {trial}");
         assert_eq!(
-            created(&a, "http-api") + created(&b, "http-api"),
+            created(&a, "api") + created(&b, "api"),
             1,
             "trial {trial}: {a}\n{b}"
         );
