@@ -112,6 +112,69 @@ fn an_issuer_that_is_not_https_is_refused() {
 }
 
 #[test]
+fn control_characters_and_user_info_are_refused_before_any_aws_call() {
+    // Every case must fail on its flag, never on the unreachable AWS endpoint (port 9).
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--issuer", "https://tenant.auth0.com/\n", "--audience", "a"],
+            "control characters",
+        ),
+        (
+            &["--issuer", "https://ten\tant.auth0.com/", "--audience", "a"],
+            "control characters",
+        ),
+        (
+            &[
+                "--issuer",
+                "https://user:secret@tenant.auth0.com/",
+                "--audience",
+                "a",
+            ],
+            "user info",
+        ),
+        (
+            &[
+                "--issuer",
+                ISSUER,
+                "--audience",
+                "a",
+                "--tag",
+                "team=web\nx",
+            ],
+            "control characters",
+        ),
+        (
+            &[
+                "--issuer",
+                ISSUER,
+                "--audience",
+                "a",
+                "--tag",
+                "te\u{1b}am=web",
+            ],
+            "control characters",
+        ),
+        (
+            &["--issuer", ISSUER, "--audience", "a\r"],
+            "control characters",
+        ),
+    ];
+    for (flags, rule) in cases {
+        for command in ["up", "plan"] {
+            let mut args = vec![command];
+            args.extend(flags);
+            let output = wishctl(&args);
+            let err = stderr(&output);
+            assert_eq!(output.status.code(), Some(1), "{args:?}: {err}");
+            assert!(err.contains(rule), "{args:?}: {err}");
+            assert!(!err.contains("127.0.0.1:9"), "{args:?} reached AWS: {err}");
+            // The password of a refused issuer URL is never echoed back.
+            assert!(!err.contains("secret"), "{args:?}: {err}");
+        }
+    }
+}
+
+#[test]
 fn more_than_fifty_audiences_are_refused() {
     let audiences: Vec<String> = (0..51).map(|i| format!("aud-{i}")).collect();
     let mut args = vec!["up", "--issuer", ISSUER];

@@ -8,23 +8,98 @@ use crate::api;
 use crate::calls::fork;
 use crate::context::Ctx;
 use crate::function::{self, FunctionCode};
+use crate::lock::{self, Acquired, LockSettings};
 use crate::log_group;
+use crate::observe;
 use crate::permission;
-use crate::plan::Plan;
+use crate::plan::{Action, Plan};
 use crate::planning::{prepare, Prepared};
 use crate::role;
 use crate::table;
 use crate::ResourceKind;
 
 /// Observe, diff, apply; returns what was planned and the stack's outputs.
+///
+/// A plan that creates nothing is applied as is. A plan that creates something is applied under
+/// the stack's lock ([`crate::lock`]): when another run took the lock since this one looked, the
+/// stack is observed and planned again under it (the other run may have done the work), so two
+/// runs never both create the API or its authorizer.
 pub(crate) async fn up(
     ctx: &Ctx,
     spec: &StackSpec,
     code: &FunctionCode,
 ) -> anyhow::Result<(Plan, StackOutputs)> {
-    let prepared = prepare(ctx, spec, code).await?;
-    let outputs = apply(ctx, &prepared).await?;
-    Ok((prepared.plan, outputs))
+    let group = spec.names(&observe::region(ctx)?).log_group;
+    // Before observing: a later lock of exactly the next generation proves nobody changed the
+    // stack in between.
+    let before = lock::peek(ctx, &group).await?;
+    let first = prepare(ctx, spec, code).await?;
+    if !first.plan.creates() {
+        let outputs = apply(ctx, &first).await?;
+        return Ok((first.plan, outputs));
+    }
+    let settings = LockSettings::from_env();
+    let mut first = Some(first);
+    let mut created_group = false;
+    // Bounded: the log group vanishes under us only while a `down` deletes it, at most a few
+    // times in a row.
+    for _ in 0..5 {
+        let tags = spec.tags.in_region(&observe::region(ctx)?);
+        let group_planned = first
+            .as_ref()
+            .is_none_or(|f| f.actions.log_group == Action::Create);
+        if group_planned {
+            created_group |=
+                log_group::create_if_missing(ctx, &group, spec.function.log_retention_days, &tags)
+                    .await?;
+        }
+        let lease = match lock::acquire(ctx, &group, &settings).await? {
+            Acquired::Held(lease) => lease,
+            Acquired::NoLogGroup => {
+                first = None;
+                continue;
+            }
+        };
+        let unchanged_since = !before.busy && lease.generation == before.generation + 1;
+        // A log group planned as new that this run did not create was created by another run:
+        // the observation is out of date then too.
+        let earlier = first
+            .take()
+            .filter(|f| unchanged_since && (f.actions.log_group != Action::Create || created_group))
+            .map(|mut prepared| {
+                if created_group {
+                    // Created above exactly as planned (retention and tags included).
+                    prepared.actions.log_group = Action::NoChange;
+                }
+                prepared
+            });
+        let result = async {
+            let mut prepared = match earlier {
+                Some(prepared) => prepared,
+                None => prepare(ctx, spec, code).await?,
+            };
+            let outputs = apply(ctx, &prepared).await?;
+            if created_group {
+                // Created by this run just before the lock, so the plan under the lock saw it.
+                if let Some(change) = prepared
+                    .plan
+                    .changes
+                    .iter_mut()
+                    .find(|c| c.kind == ResourceKind::LogGroup)
+                {
+                    change.action = Action::Create;
+                }
+            }
+            anyhow::Ok((prepared.plan, outputs))
+        }
+        .await;
+        lease.release(ctx).await;
+        return result;
+    }
+    anyhow::bail!(
+        "log group {group} keeps disappearing while `up` takes the stack's lock: is a `wishctl down` \
+         of this stack running in a loop? Retry when it has finished"
+    )
 }
 
 /// Applies a prepared plan.
@@ -47,7 +122,7 @@ async fn apply(ctx: &Ctx, prepared: &Prepared<'_>) -> anyhow::Result<StackOutput
         );
     }
     let names = &desired.names;
-    let tags = &spec.tags;
+    let tags = &desired.tags;
 
     let storage = async {
         tokio::try_join!(

@@ -2,7 +2,7 @@
 //! policy document) into what each resource module diffs against.
 
 use serde_json::Value;
-use stack::{ResourceNames, StackSpec};
+use stack::{ResourceNames, StackSpec, Tags};
 
 use crate::api::DesiredApi;
 use crate::context::Env;
@@ -15,6 +15,8 @@ pub(crate) struct Desired<'a> {
     pub spec: &'a StackSpec,
     pub code: &'a FunctionCode,
     pub names: ResourceNames,
+    /// The stack's tags plus `wishctl:region`.
+    pub tags: Tags,
     pub env: Env,
     pub role_arn: String,
     pub function_arn: String,
@@ -27,7 +29,8 @@ impl<'a> Desired<'a> {
         code: &'a FunctionCode,
         observed: &Observed,
     ) -> anyhow::Result<Self> {
-        let names = spec.names();
+        let names = observed.names.clone();
+        let tags = spec.tags.in_region(&observed.region);
         let env = observed.env()?.clone();
         let access_policy = stack::access_policy(
             &env.table_arn(&names.table),
@@ -45,6 +48,7 @@ impl<'a> Desired<'a> {
             spec,
             code,
             names,
+            tags,
             env,
             role_arn,
             function_arn,
@@ -59,7 +63,7 @@ impl<'a> Desired<'a> {
             settings: &self.spec.function,
             table: &self.names.table,
             code: self.code,
-            tags: &self.spec.tags,
+            tags: &self.tags,
         }
     }
 
@@ -67,7 +71,7 @@ impl<'a> Desired<'a> {
         DesiredApi {
             name: &self.names.api,
             authorizer_name: &self.names.authorizer,
-            tags: &self.spec.tags,
+            tags: &self.tags,
             cors: &self.spec.cors,
             auth: &self.spec.authorizer,
             function_arn,

@@ -78,6 +78,28 @@ pub(crate) struct ObservedFunction {
     pub state: Option<State>,
     pub last_update_status: Option<LastUpdateStatus>,
     pub tags: BTreeMap<String, String>,
+    /// The function URL, when one was added (drift: it bypasses the API and its authorizer).
+    pub url: Option<String>,
+    /// Ids of resource policy statements other than the stack's (drift); filled in by
+    /// `observe` from the permission module's reading of the policy.
+    pub other_statements: Vec<String>,
+}
+
+/// The function's URL, if it has one (the unqualified function; `None` when there is none).
+async fn function_url(
+    lambda: &aws_sdk_lambda::Client,
+    name: &str,
+) -> anyhow::Result<Option<String>> {
+    let config = found(
+        lambda
+            .get_function_url_config()
+            .function_name(name)
+            .send()
+            .await,
+        |e| e.is_resource_not_found_exception(),
+    )
+    .doing(|| format!("reading the function URL configuration of function {name}"))?;
+    Ok(config.map(|c| c.function_url().to_string()))
 }
 
 pub(crate) async fn observe(
@@ -95,7 +117,10 @@ pub(crate) async fn observe(
     let config = output
         .configuration()
         .with_context(|| format!("GetFunction {name} returned no configuration"))?;
+    let url = function_url(lambda, name).await?;
     Ok(Some(ObservedFunction {
+        url,
+        other_statements: Vec::new(),
         arn: config
             .function_arn()
             .with_context(|| format!("GetFunction {name} returned no ARN"))?
@@ -206,6 +231,16 @@ pub(crate) fn diff(desired: &DesiredFunction<'_>, observed: Option<&ObservedFunc
         ));
     }
     fields.extend(tag_change(FunctionField::Tags, desired.tags, &found.tags));
+    if let Some(url) = &found.url {
+        fields.push(FieldChange::new(FunctionField::Url, url, "(none)"));
+    }
+    if !found.other_statements.is_empty() {
+        fields.push(FieldChange::new(
+            FunctionField::ResourcePolicy,
+            format!("[{}]", found.other_statements.join(" ")),
+            "(none)",
+        ));
+    }
     Action::from_fields(fields)
 }
 
@@ -386,6 +421,35 @@ pub(crate) async fn apply(
                     .send()
                     .await
                     .doing(|| format!("tagging function {name}"))?;
+            }
+            if action.updates(FunctionField::Url) {
+                crate::context::found(
+                    lambda
+                        .delete_function_url_config()
+                        .function_name(name)
+                        .send()
+                        .await,
+                    |e| e.is_resource_not_found_exception(),
+                )
+                .doing(|| format!("deleting the function URL of function {name}"))?;
+                ctx.progress.report(
+                    ResourceKind::Function,
+                    name,
+                    format!(
+                        "deleted function URL {} (it bypassed the API's authorizer)",
+                        found.url.as_deref().unwrap_or_default()
+                    ),
+                );
+            }
+            if action.updates(FunctionField::ResourcePolicy) {
+                for sid in &found.other_statements {
+                    crate::permission::remove(lambda, name, sid).await?;
+                    ctx.progress.report(
+                        ResourceKind::Function,
+                        name,
+                        format!("removed resource policy statement {sid} (not part of the stack)"),
+                    );
+                }
             }
             ctx.progress
                 .report(ResourceKind::Function, name, updated_message(fields));

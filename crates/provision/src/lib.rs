@@ -24,6 +24,7 @@ mod desired;
 mod error;
 mod field;
 mod function;
+mod lock;
 mod log_group;
 mod observe;
 mod outputs;

@@ -142,6 +142,43 @@ pub(crate) async fn apply(
     Ok(())
 }
 
+/// Creates the log group with its retention and tags unless it exists (another run may have
+/// created it a moment ago); `true` when this call created it. `up` needs it before anything
+/// else: it holds the stack's lock.
+pub(crate) async fn create_if_missing(
+    ctx: &Ctx,
+    name: &str,
+    retention_days: i32,
+    tags: &Tags,
+) -> anyhow::Result<bool> {
+    let logs = &ctx.clients.logs;
+    let created = logs
+        .create_log_group()
+        .log_group_name(name)
+        .set_tags(Some(tags.to_hash_map()))
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_already_exists_exception()) =>
+        {
+            return Ok(false)
+        }
+        Err(err) => return Err(err).doing(|| format!("creating log group {name}")),
+    }
+    logs.put_retention_policy()
+        .log_group_name(name)
+        .retention_in_days(retention_days)
+        .send()
+        .await
+        .doing(|| format!("setting the retention of log group {name}"))?;
+    ctx.progress.report(ResourceKind::LogGroup, name, "created");
+    Ok(true)
+}
+
 /// Deletes the log group; `false` when it was already gone.
 pub(crate) async fn delete(
     logs: &aws_sdk_cloudwatchlogs::Client,

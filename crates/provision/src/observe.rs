@@ -2,7 +2,7 @@
 //! concurrently. There is no state file; this observation is what `plan`, `up`, `down` and
 //! `outputs` start from.
 
-use stack::{StackName, Tags};
+use stack::{Region, ResourceNames, StackName, Tags};
 
 use crate::api::{self, ApiObservation};
 use crate::calls::fork;
@@ -16,6 +16,9 @@ use crate::table::{self, ObservedTable};
 /// Everything AWS holds under the stack's names.
 #[derive(Debug, Clone)]
 pub(crate) struct Observed {
+    /// The region the clients talk to, and the stack's names there.
+    pub region: Region,
+    pub names: ResourceNames,
     /// Account and partition; not read for [`Scope::Teardown`].
     pub env: Option<Env>,
     pub table: Option<ObservedTable>,
@@ -54,9 +57,28 @@ pub(crate) enum Scope {
     Teardown,
 }
 
-/// Whether a resource's tags mark it as the stack's.
-pub(crate) fn owned(tags: &std::collections::BTreeMap<String, String>, stack: &StackName) -> bool {
-    Tags::owned_by(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), stack)
+/// Whether a resource's tags mark it as the stack's in `region`: the stack tag, and no region
+/// tag naming another region.
+pub(crate) fn owned(
+    tags: &std::collections::BTreeMap<String, String>,
+    stack: &StackName,
+    region: &Region,
+) -> bool {
+    Tags::owned_in_region(
+        tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        stack,
+        region,
+    )
+}
+
+/// The region the clients talk to, validated: it is part of the role's name.
+pub(crate) fn region(ctx: &Ctx) -> anyhow::Result<Region> {
+    let region = ctx.clients.region().ok_or_else(|| {
+        anyhow::anyhow!(
+            "no AWS region configured: pass --region, set AWS_REGION, or set a region in the profile"
+        )
+    })?;
+    Ok(region.parse::<Region>()?)
 }
 
 /// Reads every resource of the stack, all kinds concurrently.
@@ -65,19 +87,21 @@ pub(crate) async fn observe(
     stack: &StackName,
     scope: Scope,
 ) -> anyhow::Result<Observed> {
-    let names = stack.resources();
+    let region = region(ctx)?;
+    let names = stack.resources(&region);
     let clients = &ctx.clients;
     let function_and_permission = async {
-        let Some(found) = function::observe(&clients.lambda, &names.function).await? else {
+        let Some(mut found) = function::observe(&clients.lambda, &names.function).await? else {
             return Ok((None, None));
         };
-        let permission = permission::observe(
+        let policy = permission::observe(
             &clients.lambda,
             &names.function,
             &names.permission_statement,
         )
         .await?;
-        anyhow::Ok((Some(found), permission))
+        found.other_statements = policy.others;
+        anyhow::Ok((Some(found), policy.ours))
     };
     let everything = scope == Scope::Everything;
     let env = async {
@@ -97,11 +121,13 @@ pub(crate) async fn observe(
             &clients.apigateway,
             &names.api,
             &names.authorizer,
-            |tags| owned(tags, stack),
+            |tags| owned(tags, stack, &region),
             everything
         )),
     )?;
     Ok(Observed {
+        region,
+        names,
         env,
         table,
         log_group,

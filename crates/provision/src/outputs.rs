@@ -12,7 +12,7 @@ use crate::ProvisionError;
 pub(crate) async fn outputs(ctx: &Ctx, stack: &StackName) -> anyhow::Result<StackOutputs> {
     let observed = observe(ctx, stack, Scope::Everything).await?;
     ownership::check(&observed, stack)?;
-    let names = stack.resources();
+    let names = observed.names.clone();
     let mut missing = Vec::new();
     let mut need = |present: bool, what: String| {
         if !present {

@@ -12,10 +12,10 @@ use crate::{ProvisionError, ResourceKind};
 /// Stops with [`ProvisionError::NotOwned`] when any resource under the stack's names is not
 /// tagged for it.
 pub(crate) fn check(observed: &Observed, stack: &StackName) -> Result<(), ProvisionError> {
-    let names = stack.resources();
+    let names = &observed.names;
     let mut foreign = Vec::new();
     let mut check = |kind, name: &str, tags: Option<&BTreeMap<String, String>>| {
-        if tags.is_some_and(|tags| !owned(tags, stack)) {
+        if tags.is_some_and(|tags| !owned(tags, stack, &observed.region)) {
             foreign.push(ForeignResource {
                 kind,
                 name: name.to_string(),

@@ -19,34 +19,56 @@ pub(crate) struct ObservedPermission {
     pub source_arn: Option<String>,
 }
 
+/// The function's resource policy: the stack's statement, and the ids of every other one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ObservedPolicy {
+    pub ours: Option<ObservedPermission>,
+    /// Statement ids other than the stack's (drift: `up` removes them).
+    pub others: Vec<String>,
+}
+
 pub(crate) async fn observe(
     lambda: &aws_sdk_lambda::Client,
     function: &str,
     statement_id: &str,
-) -> anyhow::Result<Option<ObservedPermission>> {
+) -> anyhow::Result<ObservedPolicy> {
     let Some(output) = found(
         lambda.get_policy().function_name(function).send().await,
         |e| e.is_resource_not_found_exception(),
     )
     .doing(|| format!("reading the resource policy of function {function}"))?
     else {
-        return Ok(None);
+        return Ok(ObservedPolicy::default());
     };
     let Some(policy) = output
         .policy()
         .and_then(|p| serde_json::from_str::<Value>(p).ok())
     else {
-        return Ok(None);
+        return Ok(ObservedPolicy::default());
     };
-    Ok(statement(&policy, statement_id))
+    let mut others: Vec<String> = statements(&policy)
+        .iter()
+        .filter_map(|s| s["Sid"].as_str())
+        .filter(|sid| *sid != statement_id)
+        .map(str::to_string)
+        .collect();
+    others.sort();
+    Ok(ObservedPolicy {
+        ours: statement(&policy, statement_id),
+        others,
+    })
 }
 
-fn statement(policy: &Value, statement_id: &str) -> Option<ObservedPermission> {
-    let statements = match &policy["Statement"] {
+fn statements(policy: &Value) -> Vec<Value> {
+    match &policy["Statement"] {
         Value::Array(list) => list.clone(),
         single @ Value::Object(_) => vec![single.clone()],
         _ => Vec::new(),
-    };
+    }
+}
+
+fn statement(policy: &Value, statement_id: &str) -> Option<ObservedPermission> {
+    let statements = statements(policy);
     let found = statements
         .into_iter()
         .find(|s| s["Sid"].as_str() == Some(statement_id))?;

@@ -144,6 +144,11 @@ impl Plan {
         self.changes.iter().any(|c| c.action.is_change())
     }
 
+    /// Whether `up` would create anything.
+    pub fn creates(&self) -> bool {
+        self.changes.iter().any(|c| c.action == Action::Create)
+    }
+
     /// The planned action for the first resource of `kind`.
     pub fn action(&self, kind: ResourceKind) -> Option<&Action> {
         self.changes

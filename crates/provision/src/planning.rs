@@ -60,13 +60,14 @@ pub(crate) async fn prepare<'a>(
 fn diff(desired: &Desired<'_>, observed: &Observed) -> Result<Actions, ProvisionError> {
     let spec = desired.spec;
     let names = &desired.names;
-    let table = table::diff(&names.table, &spec.tags, observed.table.as_ref())?;
+    let tags = &desired.tags;
+    let table = table::diff(&names.table, tags, observed.table.as_ref())?;
     let log_group = log_group::diff(
         spec.function.log_retention_days,
-        &spec.tags,
+        tags,
         observed.log_group.as_ref(),
     );
-    let role = role::diff_role(&spec.tags, observed.role.as_ref());
+    let role = role::diff_role(tags, observed.role.as_ref());
     let policy = role::diff_policy(&desired.access_policy, observed.role.as_ref());
     let function = function::diff(
         &desired.function(desired.role_arn.clone()),

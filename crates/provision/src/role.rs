@@ -20,6 +20,64 @@ pub(crate) struct ObservedRole {
     pub tags: BTreeMap<String, String>,
     /// The stack's inline policy, when the role has it.
     pub policy: Option<Value>,
+    /// ARNs of managed policies attached to the role (wishctl attaches none: drift).
+    pub managed_policies: Vec<String>,
+    /// Names of inline policies other than the stack's (drift).
+    pub other_inline: Vec<String>,
+}
+
+/// Managed policies attached to the role and the names of its inline policies. The page bound
+/// guards against an endpoint that never stops paginating (IAM allows 20 managed and a few
+/// hundred inline policies per role).
+async fn attached_and_inline(
+    iam: &aws_sdk_iam::Client,
+    role: &str,
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let mut managed = Vec::new();
+    let mut marker = None;
+    for _ in 0..50 {
+        let page = iam
+            .list_attached_role_policies()
+            .role_name(role)
+            .set_marker(marker)
+            .send()
+            .await
+            .doing(|| format!("listing the managed policies attached to role {role}"))?;
+        managed.extend(
+            page.attached_policies()
+                .iter()
+                .filter_map(|p| p.policy_arn().map(str::to_string)),
+        );
+        marker = page
+            .marker()
+            .map(str::to_string)
+            .filter(|_| page.is_truncated());
+        if marker.is_none() {
+            break;
+        }
+    }
+    let mut inline = Vec::new();
+    let mut marker = None;
+    for _ in 0..50 {
+        let page = iam
+            .list_role_policies()
+            .role_name(role)
+            .set_marker(marker)
+            .send()
+            .await
+            .doing(|| format!("listing the inline policies of role {role}"))?;
+        inline.extend(page.policy_names().iter().cloned());
+        marker = page
+            .marker()
+            .map(str::to_string)
+            .filter(|_| page.is_truncated());
+        if marker.is_none() {
+            break;
+        }
+    }
+    managed.sort();
+    inline.sort();
+    Ok((managed, inline))
 }
 
 pub(crate) async fn observe(
@@ -45,21 +103,30 @@ pub(crate) async fn observe(
     let trust_policy = found_role
         .assume_role_policy_document()
         .and_then(parse_policy_document);
-    let policy = found(
-        iam.get_role_policy()
-            .role_name(role)
-            .policy_name(policy_name)
-            .send()
-            .await,
-        |e| e.is_no_such_entity_exception(),
-    )
-    .doing(|| format!("reading policy {policy_name} of role {role}"))?
-    .and_then(|o| parse_policy_document(o.policy_document()));
+    let policy = async {
+        let policy = found(
+            iam.get_role_policy()
+                .role_name(role)
+                .policy_name(policy_name)
+                .send()
+                .await,
+            |e| e.is_no_such_entity_exception(),
+        )
+        .doing(|| format!("reading policy {policy_name} of role {role}"))?
+        .and_then(|o| parse_policy_document(o.policy_document()));
+        anyhow::Ok(policy)
+    };
+    let (policy, (managed_policies, inline)) = tokio::try_join!(
+        crate::calls::fork(policy),
+        crate::calls::fork(attached_and_inline(iam, role)),
+    )?;
     Ok(Some(ObservedRole {
         arn: found_role.arn().to_string(),
         trust_policy,
         tags,
         policy,
+        managed_policies,
+        other_inline: inline.into_iter().filter(|p| p != policy_name).collect(),
     }))
 }
 
@@ -108,6 +175,20 @@ pub(crate) fn diff_role(tags: &Tags, observed: Option<&ObservedRole>) -> Action 
         ));
     }
     fields.extend(tag_change(RoleField::Tags, tags, &role.tags));
+    if !role.managed_policies.is_empty() {
+        fields.push(FieldChange::new(
+            RoleField::ManagedPolicies,
+            format!("[{}]", role.managed_policies.join(" ")),
+            "(none)",
+        ));
+    }
+    if !role.other_inline.is_empty() {
+        fields.push(FieldChange::new(
+            RoleField::InlinePolicies,
+            format!("[{}]", role.other_inline.join(" ")),
+            "(none)",
+        ));
+    }
     Action::from_fields(fields)
 }
 
@@ -167,6 +248,31 @@ pub(crate) async fn apply_role(
                     .send()
                     .await
                     .doing(|| format!("tagging role {role}"))?;
+            }
+            if action.updates(RoleField::ManagedPolicies) {
+                for arn in &found.managed_policies {
+                    iam.detach_role_policy()
+                        .role_name(role)
+                        .policy_arn(arn)
+                        .send()
+                        .await
+                        .doing(|| format!("detaching policy {arn} from role {role}"))?;
+                    ctx.progress.report(
+                        ResourceKind::Role,
+                        role,
+                        format!("detached managed policy {arn} (not part of the stack)"),
+                    );
+                }
+            }
+            if action.updates(RoleField::InlinePolicies) {
+                for name in &found.other_inline {
+                    delete_policy(iam, role, name).await?;
+                    ctx.progress.report(
+                        ResourceKind::Role,
+                        role,
+                        format!("deleted inline policy {name} (not part of the stack)"),
+                    );
+                }
             }
             ctx.progress
                 .report(ResourceKind::Role, role, updated_message(fields));

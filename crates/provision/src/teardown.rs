@@ -10,8 +10,9 @@ use crate::api;
 use crate::calls::fork;
 use crate::context::Ctx;
 use crate::function;
+use crate::lock::{self, Acquired, LockSettings};
 use crate::log_group;
-use crate::observe::{observe, Scope};
+use crate::observe::{observe, Observed, Scope};
 use crate::ownership;
 use crate::permission;
 use crate::role;
@@ -40,6 +41,8 @@ pub enum Outcome {
     NotFound,
     /// Kept on request (`--keep-data`).
     Kept,
+    /// Not deleted although asked to: the table received items while `down` ran (why).
+    Refused(String),
     Failed(String),
 }
 
@@ -60,6 +63,7 @@ impl fmt::Display for Removal {
                 write!(f, "  {} {} not found (nothing to do)", self.kind, self.name)
             }
             Outcome::Kept => write!(f, "= {} {} kept (--keep-data)", self.kind, self.name),
+            Outcome::Refused(why) => write!(f, "! {} {} NOT deleted: {why}", self.kind, self.name),
             Outcome::Failed(err) => write!(f, "! {} {} FAILED: {err}", self.kind, self.name),
         }
     }
@@ -78,10 +82,12 @@ impl Teardown {
         self.removals.iter().all(|r| r.outcome == Outcome::NotFound)
     }
 
+    /// The removals that did not happen: failed deletes, and a table refused because items
+    /// arrived during `down`.
     pub fn failures(&self) -> Vec<&Removal> {
         self.removals
             .iter()
-            .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
+            .filter(|r| matches!(r.outcome, Outcome::Failed(_) | Outcome::Refused(_)))
             .collect()
     }
 }
@@ -125,6 +131,7 @@ async fn attempt(
             Outcome::Deleted => "deleted".to_string(),
             Outcome::NotFound => "already gone".to_string(),
             Outcome::Kept => "kept".to_string(),
+            Outcome::Refused(why) => format!("NOT deleted: {why}"),
             Outcome::Failed(err) => format!("FAILED: {err}"),
         };
         ctx.progress.report(kind, &name, what);
@@ -139,14 +146,70 @@ async fn attempt(
 /// Removes everything the stack owns in reverse dependency order, attempting every delete and
 /// reporting each result. Refuses (deleting nothing) when a resource is not the stack's or when
 /// the table holds items and `data` does not say what to do with them.
+///
+/// Holds the stack's lock ([`crate::lock`]) while it works, so that it never interleaves with an
+/// `up`: a racing `up` either finishes first (then everything goes) or waits and then builds the
+/// stack again from nothing. The log group, which holds the lock, goes last.
 pub(crate) async fn down(
     ctx: &Ctx,
     stack: &StackName,
     data: DataPolicy,
 ) -> anyhow::Result<Teardown> {
-    let observed = observe(ctx, stack, Scope::Teardown).await?;
-    ownership::check(&observed, stack)?;
-    let names = stack.resources();
+    let first = observe(ctx, stack, Scope::Teardown).await?;
+    ownership::check(&first, stack)?;
+    // Refuse before taking the lock: a refusal changes nothing at all.
+    if first.table.is_some()
+        && data == DataPolicy::RefuseIfNotEmpty
+        && table::holds_items(&ctx.clients.dynamodb, &first.names.table).await?
+    {
+        return Err(ProvisionError::TableNotEmpty {
+            table: first.names.table.clone(),
+        }
+        .into());
+    }
+    if first.log_group.is_none() {
+        return teardown(ctx, stack, data, first).await;
+    }
+    let lease = match lock::acquire(ctx, &first.names.log_group, &LockSettings::from_env()).await? {
+        Acquired::Held(lease) => Some(lease),
+        Acquired::NoLogGroup => None,
+    };
+    // What an `up` that held the lock did meanwhile counts too.
+    let observed = match observe(ctx, stack, Scope::Teardown).await {
+        Ok(observed) => observed,
+        Err(err) => {
+            if let Some(lease) = lease {
+                lease.release(ctx).await;
+            }
+            return Err(err);
+        }
+    };
+    let result = match ownership::check(&observed, stack) {
+        Ok(()) => teardown(ctx, stack, data, observed).await,
+        Err(err) => Err(err.into()),
+    };
+    if let Some(lease) = lease {
+        let group_gone = result.as_ref().is_ok_and(|t| {
+            t.removals
+                .iter()
+                .any(|r| r.kind == ResourceKind::LogGroup && r.outcome == Outcome::Deleted)
+        });
+        if group_gone {
+            lease.gone();
+        } else {
+            lease.release(ctx).await;
+        }
+    }
+    result
+}
+
+async fn teardown(
+    ctx: &Ctx,
+    stack: &StackName,
+    data: DataPolicy,
+    observed: Observed,
+) -> anyhow::Result<Teardown> {
+    let names = observed.names.clone();
     let clients = &ctx.clients;
     if observed.table.is_some()
         && data == DataPolicy::RefuseIfNotEmpty
@@ -209,7 +272,8 @@ pub(crate) async fn down(
         .await,
     );
 
-    // 3. What the function used: its log group, its role (policy first), the table.
+    // 3. What the function used: its role (policy first) and the table; then its log group,
+    // which holds the stack's lock.
     let has_policy = observed.role.as_ref().is_some_and(|r| r.policy.is_some());
     let role_deletes = async {
         let policy = attempt(
@@ -240,6 +304,35 @@ pub(crate) async fn down(
                 outcome: Outcome::Kept,
             };
         }
+        // Checked again now that nothing can write any more (the function and the API are
+        // gone): an item written since the first check is never deleted silently.
+        if data == DataPolicy::RefuseIfNotEmpty && observed.table.is_some() {
+            match table::holds_items(&clients.dynamodb, &names.table).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    let why = "items were written to it while `down` ran; run `wishctl down \
+                               --delete-data` to delete them, or `--keep-data` to keep the table"
+                        .to_string();
+                    ctx.progress.report(
+                        ResourceKind::Table,
+                        &names.table,
+                        format!("NOT deleted: {why}"),
+                    );
+                    return Removal {
+                        kind: ResourceKind::Table,
+                        name: names.table.clone(),
+                        outcome: Outcome::Refused(why),
+                    };
+                }
+                Err(err) => {
+                    return Removal {
+                        kind: ResourceKind::Table,
+                        name: names.table.clone(),
+                        outcome: Outcome::Failed(format!("{err:#}")),
+                    }
+                }
+            }
+        }
         attempt(
             ctx,
             ResourceKind::Table,
@@ -249,17 +342,15 @@ pub(crate) async fn down(
         )
         .await
     };
-    let (log_group, role_removals, table_removal) = tokio::join!(
-        fork(attempt(
-            ctx,
-            ResourceKind::LogGroup,
-            names.log_group.clone(),
-            observed.log_group.is_some(),
-            log_group::delete(&clients.logs, &names.log_group),
-        )),
-        fork(role_deletes),
-        fork(table_delete),
-    );
+    let (role_removals, table_removal) = tokio::join!(fork(role_deletes), fork(table_delete));
+    let log_group = attempt(
+        ctx,
+        ResourceKind::LogGroup,
+        names.log_group.clone(),
+        observed.log_group.is_some(),
+        log_group::delete(&clients.logs, &names.log_group),
+    )
+    .await;
     removals.push(log_group);
     removals.extend(role_removals);
     removals.push(table_removal);

@@ -58,7 +58,25 @@ impl Issuer {
             issuer: issuer.to_string(),
             rule,
         };
+        // The URL parser silently drops tabs and newlines; the issuer is compared byte for byte
+        // with `iss`, so they are refused rather than kept or removed.
+        if issuer.chars().any(char::is_control) {
+            return Err(err("must not hold control characters (newline, tab, ...)"));
+        }
+        if issuer.chars().any(char::is_whitespace) {
+            return Err(err("must not hold spaces"));
+        }
         let url = url::Url::parse(issuer).map_err(|_| err("must be an absolute URL"))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            // Echo the URL without the credentials: the error goes to logs.
+            let mut redacted = url.clone();
+            let _ = redacted.set_username("");
+            let _ = redacted.set_password(None);
+            return Err(SpecError::Issuer {
+                issuer: redacted.as_str().replacen("://", "://***@", 1),
+                rule: "must not hold user info (user:password@): credentials do not belong in an issuer URL",
+            });
+        }
         if url.host().is_none() {
             return Err(err("must have a host"));
         }
@@ -120,6 +138,12 @@ impl AuthorizerSettings {
             });
         }
         for audience in &audiences {
+            if audience.chars().any(char::is_control) {
+                return Err(SpecError::Audience {
+                    audience: audience.clone(),
+                    rule: "must not hold control characters",
+                });
+            }
             if audience.trim().is_empty() {
                 return Err(SpecError::Audience {
                     audience: audience.clone(),
@@ -184,8 +208,17 @@ mod tests {
             "",
             "https://x/?a=b",
             "ftp://x/",
+            "https://tenant.auth0.com/\n",
+            "https://tenant\t.auth0.com/",
+            "https://user:pw@tenant.auth0.com/",
+            "https://user@tenant.auth0.com/",
         ] {
             assert!(Issuer::parse(bad).is_err(), "{bad:?}");
+        }
+        let err = Issuer::parse("https://user:pw@tenant.auth0.com/").unwrap_err();
+        assert!(!err.to_string().contains("pw"), "{err}");
+        for bad in ["http://127.0.0.1:1/\n", "http://u:p@127.0.0.1:1/"] {
+            assert!(Issuer::parse_local(bad).is_err(), "{bad:?}");
         }
     }
 

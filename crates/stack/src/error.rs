@@ -10,6 +10,8 @@ use thiserror::Error;
 pub enum SpecError {
     #[error("invalid stack name {name:?}: {rule}")]
     StackName { name: String, rule: &'static str },
+    #[error("invalid region {region:?}: {rule}")]
+    Region { region: String, rule: &'static str },
     #[error("invalid issuer {issuer:?}: {rule}")]
     Issuer { issuer: String, rule: &'static str },
     #[error("invalid audience {audience:?}: {rule}")]

@@ -16,6 +16,68 @@ pub const ROLE_PATH: &str = "/wishctl/";
 
 const MAX_STACK_NAME: usize = 32;
 
+/// The longest region name accepted (today's longest, such as `ap-southeast-2`, have 14): with a
+/// 32-character stack name, the role `wishctl-NAME-REGION-fn` is then exactly IAM's 64.
+const MAX_REGION: usize = 20;
+
+/// A validated AWS region name, e.g. `eu-west-1`: 1-20 lowercase ASCII letters, digits and `-`.
+///
+/// Every resource but the IAM role is regional; the role is global to the account, so its name
+/// carries the region: the same stack name in two regions is two independent stacks.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Region(String);
+
+impl Region {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Region {
+    type Err = SpecError;
+
+    fn from_str(region: &str) -> Result<Self, Self::Err> {
+        let err = |rule| SpecError::Region {
+            region: region.to_string(),
+            rule,
+        };
+        if region.is_empty() || region.len() > MAX_REGION {
+            return Err(err("must be 1 to 20 characters, e.g. eu-west-1"));
+        }
+        if !region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            || region.starts_with('-')
+            || region.ends_with('-')
+        {
+            return Err(err(
+                "may only contain lowercase letters, digits and '-', e.g. eu-west-1",
+            ));
+        }
+        Ok(Region(region.to_string()))
+    }
+}
+
+impl TryFrom<String> for Region {
+    type Error = SpecError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl From<Region> for String {
+    fn from(value: Region) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A validated stack name: 1-32 characters, lowercase ASCII letters, digits and `-`, starting with a
 /// letter and not ending with `-`. The limit keeps every derived name inside the tightest AWS
 /// limit (64 characters for IAM role and Lambda function names).
@@ -28,9 +90,9 @@ impl StackName {
         &self.0
     }
 
-    /// The names of every resource this stack owns.
-    pub fn resources(&self) -> ResourceNames {
-        ResourceNames::for_stack(self)
+    /// The names of every resource this stack owns in `region`.
+    pub fn resources(&self, region: &Region) -> ResourceNames {
+        ResourceNames::for_stack(self, region)
     }
 }
 
@@ -92,12 +154,12 @@ impl fmt::Display for StackName {
     }
 }
 
-/// The deterministic names of a stack's resources. With stack `NAME`:
+/// The deterministic names of a stack's resources. With stack `NAME` in region `REGION`:
 ///
 /// | resource            | name                              |
 /// |---------------------|-----------------------------------|
 /// | DynamoDB table      | `wishctl-NAME-items`              |
-/// | IAM role            | `wishctl-NAME-fn` (path `/wishctl/`) |
+/// | IAM role (global)   | `wishctl-NAME-REGION-fn` (path `/wishctl/`) |
 /// | inline role policy  | `wishctl-NAME-access`             |
 /// | Lambda function     | `wishctl-NAME-api`                |
 /// | log group           | `/aws/lambda/wishctl-NAME-api`    |
@@ -117,12 +179,12 @@ pub struct ResourceNames {
 }
 
 impl ResourceNames {
-    pub fn for_stack(stack: &StackName) -> Self {
+    pub fn for_stack(stack: &StackName, region: &Region) -> Self {
         let prefix = format!("wishctl-{stack}");
         let function = format!("{prefix}-api");
         ResourceNames {
             table: format!("{prefix}-items"),
-            role: format!("{prefix}-fn"),
+            role: role_name(stack, region),
             role_policy: format!("{prefix}-access"),
             log_group: format!("/aws/lambda/{function}"),
             function,
@@ -133,9 +195,19 @@ impl ResourceNames {
     }
 }
 
+/// The IAM role of `stack` in `region`: `wishctl-NAME-REGION-fn`. IAM is global, so the region
+/// is part of the name; a role of another region is another role.
+pub fn role_name(stack: &StackName, region: &Region) -> String {
+    format!("wishctl-{stack}-{region}-fn")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn region(name: &str) -> Region {
+        name.parse().unwrap()
+    }
 
     #[test]
     fn accepts_typical_ci_names() {
@@ -165,8 +237,9 @@ mod tests {
     #[test]
     fn derived_names_fit_aws_limits_for_the_longest_stack_name() {
         let stack: StackName = "a".repeat(32).parse().unwrap();
-        let names = stack.resources();
-        assert!(names.role.len() <= 64);
+        let names = stack.resources(&region(&"b".repeat(20)));
+        assert_eq!(names.role.len(), 64);
+        assert!(stack.resources(&region("ap-southeast-2")).role.len() <= 64);
         assert!(names.function.len() <= 64);
         assert!(names.table.len() <= 255);
         assert!(names.role_policy.len() <= 128);
@@ -175,11 +248,51 @@ mod tests {
 
     #[test]
     fn names_derive_deterministically_from_the_stack() {
-        let names = "pr-7".parse::<StackName>().unwrap().resources();
+        let names = "pr-7"
+            .parse::<StackName>()
+            .unwrap()
+            .resources(&region("eu-west-1"));
         assert_eq!(names.table, "wishctl-pr-7-items");
         assert_eq!(names.function, "wishctl-pr-7-api");
         assert_eq!(names.log_group, "/aws/lambda/wishctl-pr-7-api");
-        assert_eq!(names.role, "wishctl-pr-7-fn");
+        assert_eq!(names.role, "wishctl-pr-7-eu-west-1-fn");
         assert_eq!(names.api, "wishctl-pr-7");
+    }
+}
+
+#[cfg(test)]
+mod region_tests {
+    use super::*;
+
+    #[test]
+    fn regions_are_plain_lowercase_names_of_bounded_length() {
+        for good in [
+            "us-east-1",
+            "ap-southeast-2",
+            "us-gov-west-1",
+            "eu-central-2",
+        ] {
+            assert!(good.parse::<Region>().is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "EU-WEST-1",
+            "eu west 1",
+            "eu-west-1\n",
+            "-eu",
+            &"a".repeat(21),
+        ] {
+            assert!(bad.parse::<Region>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn one_stack_name_in_two_regions_has_two_roles_and_shares_no_name_with_itself() {
+        let stack: StackName = "demo".parse().unwrap();
+        let us = stack.resources(&"us-east-1".parse().unwrap());
+        let eu = stack.resources(&"eu-west-1".parse().unwrap());
+        assert_ne!(us.role, eu.role);
+        // The regional names may repeat: they live in different regions.
+        assert_eq!(us.table, eu.table);
     }
 }

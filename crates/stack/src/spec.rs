@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Architecture, AuthorizerSettings, ResourceNames, SpecError, StackName, Tags};
+use crate::{Architecture, AuthorizerSettings, Region, ResourceNames, SpecError, StackName, Tags};
 
 /// Log retention of the function's log group when none is given.
 pub const DEFAULT_LOG_RETENTION_DAYS: i32 = 14;
@@ -120,8 +120,9 @@ pub struct StackSpec {
 }
 
 impl StackSpec {
-    pub fn names(&self) -> ResourceNames {
-        self.name.resources()
+    /// The names of the stack's resources in `region`.
+    pub fn names(&self, region: &Region) -> ResourceNames {
+        self.name.resources(region)
     }
 }
 

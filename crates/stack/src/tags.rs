@@ -4,11 +4,15 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{SpecError, StackName};
+use crate::{Region, SpecError, StackName};
 
 /// The tag key that marks a resource as owned by a stack; its value is the stack name.
 /// Resources with the expected name but without this tag are never modified or deleted.
 pub const TAG_STACK: &str = "wishctl:stack";
+
+/// The tag key that names the region a stack lives in. A resource whose region tag names another
+/// region (an IAM role is global) is never adopted, changed or deleted.
+pub const TAG_REGION: &str = "wishctl:region";
 
 /// The tags every resource of a stack carries: `wishctl:stack=NAME` plus the user's `--tag`s.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +39,14 @@ impl Tags {
         Ok(Tags(tags))
     }
 
+    /// The same tags plus `wishctl:region=REGION`: what every resource of the stack in `region`
+    /// carries.
+    pub fn in_region(&self, region: &Region) -> Tags {
+        let mut tags = self.0.clone();
+        tags.insert(TAG_REGION.to_string(), region.to_string());
+        Tags(tags)
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str)
     }
@@ -59,6 +71,23 @@ impl Tags {
         found
             .into_iter()
             .any(|(k, v)| k == TAG_STACK && v == stack.as_str())
+    }
+
+    /// Whether `found` marks a resource as owned by `stack` in `region`: the stack tag, and no
+    /// region tag naming another region (a resource without one predates the region tag; `up`
+    /// adds it).
+    pub fn owned_in_region<'a>(
+        found: impl IntoIterator<Item = (&'a str, &'a str)>,
+        stack: &StackName,
+        region: &Region,
+    ) -> bool {
+        let mut stack_tag = false;
+        let mut other_region = false;
+        for (k, v) in found {
+            stack_tag |= k == TAG_STACK && v == stack.as_str();
+            other_region |= k == TAG_REGION && v != region.as_str();
+        }
+        stack_tag && !other_region
     }
 
     /// The tags in `self` that are missing from `found` or have a different value there.
@@ -95,7 +124,17 @@ fn parse_tag(tag: &str) -> Result<(String, String), SpecError> {
     if key == TAG_STACK {
         return Err(err("wishctl:stack is set by wishctl from --stack"));
     }
-    let allowed = |c: char| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c);
+    if key == TAG_REGION {
+        return Err(err("wishctl:region is set by wishctl from the region"));
+    }
+    if key.chars().chain(value.chars()).any(char::is_control) {
+        return Err(err(
+            "keys and values must not hold control characters (newline, tab, ...)",
+        ));
+    }
+    // AWS allows Unicode letters, digits, white space and these symbols; control characters
+    // (a newline is white space to Rust) are refused above.
+    let allowed = |c: char| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c);
     if !key.chars().all(allowed) || !value.chars().all(allowed) {
         return Err(err(
             "keys and values may hold letters, digits, spaces and _ . : / = + - @",
@@ -128,6 +167,10 @@ mod tests {
             "aws:foo=1",
             "wishctl:stack=other",
             "a=b\u{7}",
+            "a=b\nc",
+            "a\tb=c",
+            "team=web\r",
+            "wishctl:region=eu-west-1",
         ] {
             assert!(Tags::for_stack(&stack(), [bad]).is_err(), "{bad:?}");
         }
@@ -139,6 +182,25 @@ mod tests {
         assert!(Tags::owned_by([(TAG_STACK, "ci-1")], &s));
         assert!(!Tags::owned_by([(TAG_STACK, "ci-10")], &s));
         assert!(!Tags::owned_by([("team", "ci-1")], &s));
+    }
+
+    #[test]
+    fn ownership_in_a_region_refuses_another_regions_tag_only() {
+        let s = stack();
+        let eu: Region = "eu-west-1".parse().unwrap();
+        assert!(Tags::owned_in_region([(TAG_STACK, "ci-1")], &s, &eu));
+        assert!(Tags::owned_in_region(
+            [(TAG_STACK, "ci-1"), (TAG_REGION, "eu-west-1")],
+            &s,
+            &eu
+        ));
+        assert!(!Tags::owned_in_region(
+            [(TAG_STACK, "ci-1"), (TAG_REGION, "us-east-1")],
+            &s,
+            &eu
+        ));
+        let tags = Tags::for_stack(&s, []).unwrap().in_region(&eu);
+        assert_eq!(tags.get(TAG_REGION), Some("eu-west-1"));
     }
 
     #[test]

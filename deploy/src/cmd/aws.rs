@@ -30,15 +30,10 @@ impl AwsArgs {
             loader = loader.profile_name(profile);
         }
         if let Some(region) = &self.region {
-            if region.is_empty()
-                || !region
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
-            {
-                anyhow::bail!(
-                    "invalid --region {region:?}: expected a region name such as eu-west-1"
-                );
-            }
+            // The region is part of the role's name: refuse what cannot be one before any call.
+            region
+                .parse::<stack::Region>()
+                .map_err(|e| anyhow::anyhow!("--region: {e}"))?;
             loader = loader.region(Region::new(region.clone()));
         }
         if let Some(endpoint) = &self.endpoint_url {

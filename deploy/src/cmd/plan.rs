@@ -29,6 +29,7 @@ struct PlanJson<'a> {
 
 pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let spec = args.stack.spec()?;
+    args.stack.check_issuer(&spec).await?;
     let code = args.stack.function_code(spec.function.architecture).await?;
     let sdk = args.stack.aws.sdk_config().await?;
     let report = Provisioner::new(&sdk).plan(&spec, &code).await?;

@@ -45,6 +45,10 @@ pub struct StackArgs {
     /// Extra tag for every resource. Repeat for more.
     #[arg(long = "tag", value_name = "K=V")]
     pub tags: Vec<String>,
+    /// Do not fetch the issuer's discovery document and keys before deploying (air-gapped
+    /// runners; by default `up` and `plan` stop when they contradict --issuer).
+    #[arg(long)]
+    pub skip_issuer_check: bool,
     /// Origin allowed by the API's CORS configuration (GET and POST, Authorization and
     /// Content-Type headers), e.g. https://app.example.com. Repeat for more.
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
@@ -59,7 +63,11 @@ impl StackArgs {
     /// The stack description of these flags, or the first rule a flag breaks.
     pub fn spec(&self) -> Result<StackSpec, SpecError> {
         let name: StackName = self.stack.parse()?;
-        let issuer = Issuer::parse(&self.issuer)?;
+        let issuer = if super::issuer_check::loopback_http_allowed() {
+            Issuer::parse_local(&self.issuer)?
+        } else {
+            Issuer::parse(&self.issuer)?
+        };
         let authorizer = AuthorizerSettings::new(
             issuer,
             self.audiences.iter().cloned(),
@@ -82,6 +90,14 @@ impl StackArgs {
             cors,
             tags,
         })
+    }
+
+    /// The issuer pre-check, unless `--skip-issuer-check`.
+    pub async fn check_issuer(&self, spec: &StackSpec) -> anyhow::Result<()> {
+        if self.skip_issuer_check {
+            return Ok(());
+        }
+        super::issuer_check::run(&spec.authorizer.issuer).await
     }
 
     /// The zip to deploy: `--artifact` checked for a `bootstrap` of the right architecture, or
@@ -146,6 +162,7 @@ pub struct UpArgs {
 pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let args = args.stack;
     let spec = args.spec()?;
+    args.check_issuer(&spec).await?;
     let code = args.function_code(spec.function.architecture).await?;
     let sdk = args.aws.sdk_config().await?;
     let provisioner = Provisioner::new(&sdk).with_progress(stderr_progress());

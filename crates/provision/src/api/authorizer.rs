@@ -64,7 +64,19 @@ pub(crate) async fn list(
     apigw: &aws_sdk_apigatewayv2::Client,
     api_id: &str,
 ) -> Option<Vec<(String, String)>> {
-    match apigw.get_authorizers().api_id(api_id).send().await {
+    // One attempt: an endpoint that answers this listing with a server error (moto) would
+    // otherwise cost every retry's backoff on every plan, for a best-effort read.
+    let listed = apigw
+        .get_authorizers()
+        .api_id(api_id)
+        .customize()
+        .config_override(
+            aws_sdk_apigatewayv2::config::Builder::default()
+                .retry_config(aws_smithy_types::retry::RetryConfig::disabled()),
+        )
+        .send()
+        .await;
+    match listed {
         Ok(page) => Some(
             page.items()
                 .iter()
@@ -81,22 +93,6 @@ pub(crate) async fn list(
             None
         }
     }
-}
-
-/// The stack's authorizer found by name among the listed ones, when no route references it: an
-/// `up` killed between creating the authorizer and attaching it leaves one behind, and adopting
-/// it avoids a second one.
-pub(crate) async fn unattached(
-    apigw: &aws_sdk_apigatewayv2::Client,
-    api_id: &str,
-    name: &str,
-) -> Option<ObservedAuthorizer> {
-    let id = list(apigw, api_id)
-        .await?
-        .into_iter()
-        .find(|(_, n)| n == name)
-        .map(|(id, _)| id)?;
-    observe(apigw, api_id, &id).await.ok().flatten()
 }
 
 fn jwt_configuration(auth: &AuthorizerSettings) -> JwtConfiguration {
@@ -148,6 +144,25 @@ pub(crate) fn diff(
         ));
     }
     Action::from_fields(fields)
+}
+
+/// Deletes an authorizer that is not the stack's (drift); `false` when it was already gone.
+pub(crate) async fn delete(
+    apigw: &aws_sdk_apigatewayv2::Client,
+    api_id: &str,
+    authorizer_id: &str,
+) -> anyhow::Result<bool> {
+    let deleted = found(
+        apigw
+            .delete_authorizer()
+            .api_id(api_id)
+            .authorizer_id(authorizer_id)
+            .send()
+            .await,
+        |e| e.is_not_found_exception(),
+    )
+    .doing(|| format!("deleting authorizer {authorizer_id} of HTTP API {api_id}"))?;
+    Ok(deleted.is_some())
 }
 
 /// Creates or updates the authorizer; returns its id. One `UpdateAuthorizer` sets every field.

@@ -51,6 +51,25 @@ pub(crate) async fn observe(
     }
 }
 
+/// Deletes an integration that is not the stack's (drift); `false` when it was already gone.
+pub(crate) async fn delete(
+    apigw: &aws_sdk_apigatewayv2::Client,
+    api_id: &str,
+    integration_id: &str,
+) -> anyhow::Result<bool> {
+    let deleted = crate::context::found(
+        apigw
+            .delete_integration()
+            .api_id(api_id)
+            .integration_id(integration_id)
+            .send()
+            .await,
+        |e| e.is_not_found_exception(),
+    )
+    .doing(|| format!("deleting integration {integration_id} of HTTP API {api_id}"))?;
+    Ok(deleted.is_some())
+}
+
 /// How `plan` names the integration: `AWS_PROXY -> FUNCTION_ARN`.
 pub(crate) fn label(function_arn: &str) -> String {
     format!("AWS_PROXY -> {function_arn}")

@@ -10,11 +10,11 @@ pub(crate) mod integration;
 pub(crate) mod routes;
 pub(crate) mod stage;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context as _;
 use aws_sdk_apigatewayv2::types::{AuthorizationType, Cors, ProtocolType};
-use stack::{AuthorizerSettings, CorsSettings, Route, Tags};
+use stack::{AuthorizerSettings, CorsSettings, Route, Tags, ROUTES};
 
 use crate::calls::fork;
 use crate::context::{found, Ctx, Env, SdkResultExt};
@@ -43,7 +43,16 @@ pub(crate) struct ObservedApi {
     pub integrations: Vec<ObservedIntegration>,
     pub authorizer: Option<ObservedAuthorizer>,
     pub stage: Option<ObservedStage>,
+    /// Every authorizer id known: listed (where the endpoint answers the listing) or referenced
+    /// by any route.
+    pub authorizer_ids: Vec<String>,
+    /// The names of every stage.
+    pub stages: Vec<String>,
 }
+
+/// A bound on pages of any listing: an endpoint that keeps answering with a next token must not
+/// keep `plan` reading forever.
+pub(crate) const MAX_PAGES: usize = 100;
 
 impl ObservedApi {
     fn route(&self, key: &str) -> Option<&ObservedRoute> {
@@ -133,27 +142,54 @@ pub(crate) async fn observe(
         .api_id()
         .with_context(|| format!("GetApis returned API {name} without an id"))?
         .to_string();
-    let (routes, integrations, stage) = if children {
+    let (routes, integrations, stage, stages, listed) = if children {
         tokio::try_join!(
             fork(routes::observe(apigw, &id)),
             fork(integration::observe(apigw, &id)),
             fork(stage::observe(apigw, &id)),
+            fork(stage::list(apigw, &id)),
+            fork(async { anyhow::Ok(authorizer::list(apigw, &id).await) }),
         )?
     } else {
-        (Vec::new(), Vec::new(), None)
+        (Vec::new(), Vec::new(), None, Vec::new(), None)
     };
-    let authorizer_id = routes
+    // The stack's authorizer: the one the stack's JWT route points at (even if someone switched
+    // its authorization off), else the one of the stack's name among the listed ones: an `up`
+    // killed between creating the authorizer and attaching it leaves one behind, and adopting it
+    // avoids a second one.
+    let jwt_keys: Vec<String> = ROUTES
         .iter()
-        .filter(|r| r.authorization == AuthorizationType::Jwt.as_str())
-        .find_map(|r| r.authorizer_id.clone());
-    let authorizer = match authorizer_id {
+        .filter(|r| r.auth == stack::RouteAuth::Jwt)
+        .map(Route::key)
+        .collect();
+    let referenced = routes
+        .iter()
+        .filter(|r| jwt_keys.contains(&r.key))
+        .find_map(|r| r.authorizer_id.clone())
+        .or_else(|| {
+            routes
+                .iter()
+                .filter(|r| r.authorization == AuthorizationType::Jwt.as_str())
+                .find_map(|r| r.authorizer_id.clone())
+        });
+    let by_name = || {
+        listed
+            .as_ref()?
+            .iter()
+            .find(|(_, n)| n == authorizer_name)
+            .map(|(id, _)| id.clone())
+    };
+    let authorizer = match referenced.or_else(by_name) {
         Some(authorizer_id) => authorizer::observe(apigw, &id, &authorizer_id).await?,
-        // No JWT route points at an authorizer: normally a new API, but an `up` killed between
-        // creating the authorizer and attaching it leaves one behind. Adopt it by name rather
-        // than create a second one.
-        None if children => authorizer::unattached(apigw, &id, authorizer_name).await,
         None => None,
     };
+    let authorizer_ids: BTreeSet<String> = listed
+        .iter()
+        .flatten()
+        .map(|(id, _)| id.clone())
+        .chain(routes.iter().filter_map(|r| r.authorizer_id.clone()))
+        .chain(authorizer.iter().map(|a| a.id.clone()))
+        .collect();
     observation.api = Some(ObservedApi {
         tags: tags_of(&api),
         cors: api.cors_configuration().map(|c| ObservedCors {
@@ -166,6 +202,8 @@ pub(crate) async fn observe(
         integrations,
         authorizer,
         stage,
+        authorizer_ids: authorizer_ids.into_iter().collect(),
+        stages,
     });
     Ok(observation)
 }
@@ -225,6 +263,69 @@ fn show_cors(cors: Option<&ObservedCors>) -> String {
     }
 }
 
+/// Children of the API that are not the stack's: `plan` reports them as drift of the API and
+/// `up` removes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ForeignChildren {
+    /// (id, route key)
+    pub routes: Vec<(String, String)>,
+    pub integrations: Vec<String>,
+    pub authorizers: Vec<String>,
+    pub stages: Vec<String>,
+}
+
+impl ForeignChildren {
+    fn of(api: &ObservedApi, integration: Option<&ObservedIntegration>) -> Self {
+        let ours: Vec<&str> = ROUTES
+            .iter()
+            .filter_map(|r| api.route(&r.key()).map(|found| found.id.as_str()))
+            .collect();
+        ForeignChildren {
+            routes: api
+                .routes
+                .iter()
+                .filter(|r| !ours.contains(&r.id.as_str()))
+                .map(|r| (r.id.clone(), r.key.clone()))
+                .collect(),
+            integrations: api
+                .integrations
+                .iter()
+                .filter(|i| integration.is_none_or(|ours| ours.id != i.id))
+                .map(|i| i.id.clone())
+                .collect(),
+            authorizers: api
+                .authorizer_ids
+                .iter()
+                .filter(|id| api.authorizer.as_ref().is_none_or(|a| &a.id != *id))
+                .cloned()
+                .collect(),
+            stages: api
+                .stages
+                .iter()
+                .filter(|s| s.as_str() != STAGE)
+                .cloned()
+                .collect(),
+        }
+    }
+
+    fn fields(&self) -> Vec<FieldChange> {
+        let mut fields = Vec::new();
+        let mut add = |field: ApiField, items: Vec<String>| {
+            if !items.is_empty() {
+                fields.push(FieldChange::new(field, list(&items), "(none)"));
+            }
+        };
+        add(
+            ApiField::Routes,
+            self.routes.iter().map(|(_, key)| key.clone()).collect(),
+        );
+        add(ApiField::Integrations, self.integrations.clone());
+        add(ApiField::Authorizers, self.authorizers.clone());
+        add(ApiField::Stages, self.stages.clone());
+        fields
+    }
+}
+
 /// Per child of the API, what `up` does.
 #[derive(Debug, Clone)]
 pub(crate) struct ApiPlan {
@@ -233,6 +334,7 @@ pub(crate) struct ApiPlan {
     pub stage: Action,
     pub integration: Action,
     pub routes: Vec<(&'static Route, Action)>,
+    pub foreign: ForeignChildren,
 }
 
 impl ApiPlan {
@@ -277,6 +379,7 @@ pub(crate) fn diff(desired: &DesiredApi<'_>, observed: Option<&ObservedApi>) -> 
             stage: Action::Create,
             integration: Action::Create,
             routes: routes::diff_all(&[], Ref::New, Ref::New, &desired.auth.scopes),
+            foreign: ForeignChildren::default(),
         };
     };
     let mut api_fields = Vec::new();
@@ -310,12 +413,15 @@ pub(crate) fn diff(desired: &DesiredApi<'_>, observed: Option<&ObservedApi>) -> 
         reference(api.authorizer.as_ref().map(|a| a.id.as_str()), &authorizer),
         &desired.auth.scopes,
     );
+    let foreign = ForeignChildren::of(api, found_integration);
+    api_fields.extend(foreign.fields());
     ApiPlan {
         api: Action::from_fields(api_fields),
         authorizer,
         stage,
         integration,
         routes,
+        foreign,
     }
 }
 
@@ -451,6 +557,41 @@ pub(crate) async fn apply_routes(
         ))
     });
     futures::future::try_join_all(branches).await?;
+    remove_foreign(ctx, desired.name, api_id, &plan.foreign).await
+}
+
+/// Removes the API's children that are not the stack's, routes first (they reference the
+/// integrations and authorizers), and says what went.
+async fn remove_foreign(
+    ctx: &Ctx,
+    name: &str,
+    api_id: &str,
+    foreign: &ForeignChildren,
+) -> anyhow::Result<()> {
+    let apigw = &ctx.clients.apigateway;
+    let report = |what: String| {
+        ctx.progress.report(
+            ResourceKind::Api,
+            name,
+            format!("{what} (not part of the stack)"),
+        )
+    };
+    for (id, key) in &foreign.routes {
+        routes::delete(apigw, api_id, id).await?;
+        report(format!("deleted route {key} ({id})"));
+    }
+    for id in &foreign.integrations {
+        integration::delete(apigw, api_id, id).await?;
+        report(format!("deleted integration {id}"));
+    }
+    for id in &foreign.authorizers {
+        authorizer::delete(apigw, api_id, id).await?;
+        report(format!("deleted authorizer {id}"));
+    }
+    for stage in &foreign.stages {
+        stage::delete(apigw, api_id, stage).await?;
+        report(format!("deleted stage {stage}"));
+    }
     Ok(())
 }
 

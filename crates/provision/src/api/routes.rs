@@ -60,6 +60,25 @@ pub(crate) async fn observe(
     }
 }
 
+/// Deletes a route that is not the stack's (drift); `false` when it was already gone.
+pub(crate) async fn delete(
+    apigw: &aws_sdk_apigatewayv2::Client,
+    api_id: &str,
+    route_id: &str,
+) -> anyhow::Result<bool> {
+    let deleted = crate::context::found(
+        apigw
+            .delete_route()
+            .api_id(api_id)
+            .route_id(route_id)
+            .send()
+            .await,
+        |e| e.is_not_found_exception(),
+    )
+    .doing(|| format!("deleting route {route_id} of HTTP API {api_id}"))?;
+    Ok(deleted.is_some())
+}
+
 /// An id a route refers to: one that exists, or one `up` creates before the routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ref<'a> {

@@ -41,6 +41,53 @@ pub(crate) async fn observe(
     }))
 }
 
+/// The names of every stage of the API.
+pub(crate) async fn list(
+    apigw: &aws_sdk_apigatewayv2::Client,
+    api_id: &str,
+) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    let mut next = None;
+    for _ in 0..super::MAX_PAGES {
+        let page = apigw
+            .get_stages()
+            .api_id(api_id)
+            .set_next_token(next)
+            .send()
+            .await
+            .doing(|| format!("listing the stages of HTTP API {api_id}"))?;
+        names.extend(
+            page.items()
+                .iter()
+                .filter_map(|s| s.stage_name().map(str::to_string)),
+        );
+        next = page.next_token().map(str::to_string);
+        if next.is_none() {
+            break;
+        }
+    }
+    Ok(names)
+}
+
+/// Deletes a stage that is not the stack's (drift); `false` when it was already gone.
+pub(crate) async fn delete(
+    apigw: &aws_sdk_apigatewayv2::Client,
+    api_id: &str,
+    name: &str,
+) -> anyhow::Result<bool> {
+    let deleted = found(
+        apigw
+            .delete_stage()
+            .api_id(api_id)
+            .stage_name(name)
+            .send()
+            .await,
+        |e| e.is_not_found_exception(),
+    )
+    .doing(|| format!("deleting stage {name} of HTTP API {api_id}"))?;
+    Ok(deleted.is_some())
+}
+
 pub(crate) fn diff(tags: &Tags, found: Option<&ObservedStage>) -> Action {
     let Some(stage) = found else {
         return Action::Create;

@@ -16,7 +16,7 @@ fn stack(name: &str) -> StackName {
 
 /// Whether any trace of `stack` is left in the account, looked up by name through the SDK.
 async fn traces(p: &Provisioner, stack: &str) -> Vec<String> {
-    let names = self::stack(stack).resources();
+    let names = self::stack(stack).resources(&crate::support::REGION.parse().unwrap());
     let c = p.clients();
     let mut left = Vec::new();
     if c.dynamodb
@@ -357,4 +357,83 @@ async fn outputs_read_the_deployed_stack_back_and_name_what_is_missing() {
         Some(ProvisionError::NotDeployed { .. })
     ));
     assert!(format!("{missing:#}").contains("stack other is not deployed"));
+}
+
+#[tokio::test]
+async fn an_item_written_while_down_runs_keeps_the_table_and_is_reported() {
+    // GIVEN a deployed stack with an empty table
+    let session = moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = code(dir.path(), b"v1");
+    let spec = spec("demo", &["a"], &[]);
+    let up = provisioner(&session).await.up(&spec, &zip).await.unwrap();
+    let table = up.outputs.table.clone();
+
+    // WHEN an item arrives after down's first check, right when the function has gone (the
+    // progress callback writes it from another thread, synchronously, before down goes on)
+    let sdk = session.sdk_config().await;
+    let writer_table = table.clone();
+    let progress = provision::Progress::new(move |event| {
+        if event.kind == ResourceKind::Function && event.what == "deleted" {
+            let (sdk, table) = (sdk.clone(), writer_table.clone());
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    aws_sdk_dynamodb::Client::new(&sdk)
+                        .put_item()
+                        .table_name(&table)
+                        .set_item(Some(HashMap::from([
+                            ("id".to_string(), AttributeValue::S("late".to_string())),
+                            ("name".to_string(), AttributeValue::S("late".to_string())),
+                        ])))
+                        .send()
+                        .await
+                        .unwrap();
+                });
+            })
+            .join()
+            .unwrap();
+        }
+    });
+    let p = provisioner(&session).await.with_progress(progress);
+    let report = p
+        .down(&stack("demo"), DataPolicy::RefuseIfNotEmpty)
+        .await
+        .unwrap();
+
+    // THEN the table and its item are kept, and the teardown reports it as not done
+    let removal = report
+        .teardown
+        .removals
+        .iter()
+        .find(|r| r.kind == ResourceKind::Table)
+        .unwrap();
+    assert!(
+        matches!(&removal.outcome, Outcome::Refused(why) if why.contains("--delete-data")),
+        "{}",
+        report.teardown
+    );
+    assert_eq!(report.teardown.failures().len(), 1, "{}", report.teardown);
+    let item = p
+        .clients()
+        .dynamodb
+        .get_item()
+        .table_name(&table)
+        .key("id", AttributeValue::S("late".to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert!(item.item().is_some());
+    // AND everything else is gone
+    assert!(p
+        .clients()
+        .lambda
+        .get_function()
+        .function_name("wishctl-demo-api")
+        .send()
+        .await
+        .is_err());
 }

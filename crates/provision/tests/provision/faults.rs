@@ -37,6 +37,13 @@ fn mocked_lambda(rules: &[&Rule]) -> Lambda {
     for rule in rules {
         interceptor = interceptor.with_rule(rule);
     }
+    // The drift read every observation makes: these functions have no URL.
+    let no_url = mock!(Lambda::get_function_url_config).then_error(|| {
+        aws_sdk_lambda::operation::get_function_url_config::GetFunctionUrlConfigError::ResourceNotFoundException(
+            ResourceNotFoundException::builder().message("no URL").build(),
+        )
+    });
+    interceptor = interceptor.with_rule(&no_url);
     let config = aws_sdk_lambda::Config::builder()
         .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
         .region(aws_sdk_lambda::config::Region::new(REGION))
@@ -304,7 +311,7 @@ async fn an_update_in_progress_is_waited_out_before_the_next_update() {
                     .memory_size(256)
                     .timeout(10)
                     .role(format!(
-                        "arn:aws:iam::{ACCOUNT}:role/wishctl/wishctl-demo-fn"
+                        "arn:aws:iam::{ACCOUNT}:role/wishctl/wishctl-demo-us-east-1-fn"
                     ))
                     .environment(
                         EnvironmentResponse::builder()
@@ -317,6 +324,7 @@ async fn an_update_in_progress_is_waited_out_before_the_next_update() {
                     .build(),
             )
             .tags("wishctl:stack", "demo")
+            .tags("wishctl:region", "us-east-1")
             .tags("team", "web")
             .build()
     };

@@ -1,0 +1,163 @@
+//! The issuer pre-check of `wishctl plan` / `up` against a local OIDC issuer (testkit's, over
+//! http on 127.0.0.1: the test-only allowance `WISHCTL_TEST_ALLOW_LOOPBACK_HTTP_ISSUER=1` stands
+//! in for https; the https rule itself is unit-tested in cmd/issuer_check.rs and refused here
+//! without the allowance). Configuration traps stop the run before any AWS call.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/cli.rs"]
+mod cli;
+
+use std::process::Output;
+
+use cli::{artifact, command, moto, stderr};
+use testkit::issuer::TestIssuer;
+
+const ALLOW: &str = "WISHCTL_TEST_ALLOW_LOOPBACK_HTTP_ISSUER";
+
+/// `wishctl plan` with `issuer`, AWS at `endpoint`, the loopback allowance on.
+fn plan_with(endpoint: &str, issuer: &str, zip: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "plan",
+        "--stack",
+        "iss",
+        "--issuer",
+        issuer,
+        "--audience",
+        "aud",
+        "--artifact",
+        zip,
+    ];
+    args.extend(extra);
+    command(endpoint, &args).env(ALLOW, "1").output().unwrap()
+}
+
+/// Nothing listens here: a run that reaches AWS fails with a connection error instead.
+const NO_AWS: &str = "http://127.0.0.1:9";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_matching_issuer_passes_and_the_plan_goes_on() {
+    let session = moto().await;
+    let issuer = TestIssuer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let zip = artifact(dir.path());
+
+    let output = plan_with(
+        session.endpoint(),
+        issuer.issuer(),
+        zip.to_str().unwrap(),
+        &[],
+    );
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("discovery document and JWKS checked (1 RSA signing key(s))"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(issuer.discovery_requests(), 1);
+    assert_eq!(issuer.jwks_requests(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trailing_slash_trap_stops_before_any_aws_call_naming_the_right_issuer() {
+    let issuer = TestIssuer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let zip = artifact(dir.path());
+    let without_slash = issuer.issuer().trim_end_matches('/').to_string();
+
+    let output = plan_with(NO_AWS, &without_slash, zip.to_str().unwrap(), &[]);
+
+    assert_eq!(output.status.code(), Some(1));
+    let said = stderr(&output);
+    assert!(said.contains("trailing slash"), "{said}");
+    assert!(
+        said.contains(&format!("Pass --issuer {}", issuer.issuer())),
+        "{said}"
+    );
+    assert!(!said.contains("127.0.0.1:9"), "reached AWS: {said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwks_without_an_rsa_signing_key_stops_the_run() {
+    let issuer = TestIssuer::start().await.unwrap();
+    issuer.unpublish(&issuer.current_kid());
+    let dir = tempfile::tempdir().unwrap();
+    let zip = artifact(dir.path());
+
+    let output = plan_with(NO_AWS, issuer.issuer(), zip.to_str().unwrap(), &[]);
+
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("holds no RSA signing key"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_issuer_is_reported_and_the_plan_goes_on() {
+    let session = moto().await;
+    let port = testkit::moto::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let zip = artifact(dir.path());
+
+    let output = plan_with(
+        session.endpoint(),
+        &format!("http://127.0.0.1:{port}/"),
+        zip.to_str().unwrap(),
+        &[],
+    );
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("could not be reached"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skip_issuer_check_does_not_fetch_anything() {
+    let session = moto().await;
+    let issuer = TestIssuer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let zip = artifact(dir.path());
+    let without_slash = issuer.issuer().trim_end_matches('/').to_string();
+
+    let output = plan_with(
+        session.endpoint(),
+        &without_slash,
+        zip.to_str().unwrap(),
+        &["--skip-issuer-check"],
+    );
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(issuer.discovery_requests(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_issuer_is_refused_without_the_test_allowance() {
+    let issuer = TestIssuer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let zip = artifact(dir.path());
+    let output = command(
+        NO_AWS,
+        &[
+            "plan",
+            "--issuer",
+            issuer.issuer(),
+            "--audience",
+            "aud",
+            "--artifact",
+            zip.to_str().unwrap(),
+        ],
+    )
+    .env_remove(ALLOW)
+    .output()
+    .unwrap();
+
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("https"), "{}", stderr(&output));
+    assert_eq!(issuer.discovery_requests(), 0);
+}

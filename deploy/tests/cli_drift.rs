@@ -1,0 +1,272 @@
+//! `plan` sees drift made behind wishctl's back, `up` restores the declared state and says what
+//! it removed or reset, and the next `plan` is clean: each change is made with SDK calls against
+//! moto, as a colleague with console access would.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/cli.rs"]
+mod cli;
+
+use std::collections::HashMap;
+
+use aws_sdk_apigatewayv2::types::{
+    AuthorizationType, AuthorizerType, IntegrationType, JwtConfiguration,
+};
+use aws_sdk_lambda::types::{Environment, FunctionUrlAuthType, Runtime};
+use cli::{artifact, changed, json, moto, plan, stderr, up, wishctl};
+
+const STACK: &str = "drift";
+
+#[tokio::test]
+async fn plan_lists_every_change_made_behind_its_back_and_up_restores_the_stack() {
+    // GIVEN a deployed stack
+    let session = moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = artifact(dir.path());
+    let zip = zip.to_str().unwrap();
+    let outputs = json(&up(session.endpoint(), STACK, zip, &["--output", "json"]));
+    let api_id = outputs["apiId"].as_str().unwrap().to_string();
+    let role = outputs["role"].as_str().unwrap().to_string();
+    let function = outputs["function"].as_str().unwrap().to_string();
+    let sdk = session.sdk_config().await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    let apigw = aws_sdk_apigatewayv2::Client::new(&sdk);
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+
+    // WHEN someone changes it by hand:
+    // the role gets a managed policy and a second inline policy,
+    let managed = iam
+        .create_policy()
+        .policy_name("broad")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let managed_arn = managed.policy().unwrap().arn().unwrap().to_string();
+    iam.attach_role_policy()
+        .role_name(&role)
+        .policy_arn(&managed_arn)
+        .send()
+        .await
+        .unwrap();
+    iam.put_role_policy()
+        .role_name(&role)
+        .policy_name("extra")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sqs:*","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    // the API gets a route, an integration, an authorizer (referenced by a route, since moto
+    // cannot list authorizers) and a stage of someone else's, and POST loses its authorization,
+    let routes = apigw.get_routes().api_id(&api_id).send().await.unwrap();
+    let post = routes
+        .items()
+        .iter()
+        .find(|r| r.route_key() == Some("POST /wish-list-service"))
+        .unwrap();
+    let target = post.target().unwrap().to_string();
+    apigw
+        .create_route()
+        .api_id(&api_id)
+        .route_key("GET /extra")
+        .target(&target)
+        .send()
+        .await
+        .unwrap();
+    apigw
+        .create_integration()
+        .api_id(&api_id)
+        .integration_type(IntegrationType::HttpProxy)
+        .integration_method("GET")
+        .integration_uri("https://example.com/")
+        .payload_format_version("1.0")
+        .send()
+        .await
+        .unwrap();
+    let rogue = apigw
+        .create_authorizer()
+        .api_id(&api_id)
+        .name("rogue")
+        .authorizer_type(AuthorizerType::Jwt)
+        .identity_source("$request.header.Authorization")
+        .jwt_configuration(
+            JwtConfiguration::builder()
+                .issuer("https://evil.example.com/")
+                .audience("x")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    apigw
+        .create_route()
+        .api_id(&api_id)
+        .route_key("PUT /rogue")
+        .target(&target)
+        .authorization_type(AuthorizationType::Jwt)
+        .authorizer_id(rogue.authorizer_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    apigw
+        .create_stage()
+        .api_id(&api_id)
+        .stage_name("dev")
+        .send()
+        .await
+        .unwrap();
+    apigw
+        .update_route()
+        .api_id(&api_id)
+        .route_id(post.route_id().unwrap())
+        .authorization_type(AuthorizationType::None)
+        .send()
+        .await
+        .unwrap();
+    // the function gets a second resource policy statement, a function URL, and other
+    // environment, runtime, handler and timeout,
+    lambda
+        .add_permission()
+        .function_name(&function)
+        .statement_id("rogue")
+        .action("lambda:InvokeFunction")
+        .principal("s3.amazonaws.com")
+        .send()
+        .await
+        .unwrap();
+    lambda
+        .create_function_url_config()
+        .function_name(&function)
+        .auth_type(FunctionUrlAuthType::None)
+        .send()
+        .await
+        .unwrap();
+    lambda
+        .update_function_configuration()
+        .function_name(&function)
+        .runtime(Runtime::from("provided.al2"))
+        .handler("other")
+        .timeout(25)
+        .environment(
+            Environment::builder()
+                .set_variables(Some(HashMap::from([
+                    ("TABLE_NAME".to_string(), "someone-elses-table".to_string()),
+                    ("DEBUG".to_string(), "1".to_string()),
+                ])))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // and the table loses its ownership tags.
+    let table_arn = ddb
+        .describe_table()
+        .table_name("wishctl-drift-items")
+        .send()
+        .await
+        .unwrap()
+        .table()
+        .unwrap()
+        .table_arn()
+        .unwrap()
+        .to_string();
+    ddb.untag_resource()
+        .resource_arn(&table_arn)
+        .tag_keys("wishctl:region")
+        .send()
+        .await
+        .unwrap();
+
+    // THEN plan exits 2 and lists every one of them
+    let (code, before) = plan(session.endpoint(), STACK, zip, &[]);
+    assert_eq!(code, Some(2));
+    let lines = changed(&before).join("\n");
+    for expected in [
+        "update table wishctl-drift-items: tags",
+        "update role wishctl-drift-us-east-1-fn: managed policies, other inline policies",
+        "update function wishctl-drift-api: runtime, handler, timeout s, environment, function url, other resource policy statements",
+        "update api wishctl-drift: other routes, other integrations, other authorizers, other stages",
+        "update route POST /wish-list-service: authorization",
+    ] {
+        assert!(lines.contains(expected), "missing {expected:?} in:\n{lines}");
+    }
+    assert_eq!(
+        before["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["action"] != "no-change")
+            .count(),
+        5,
+        "{lines}"
+    );
+
+    // WHEN up runs
+    let mut args = cli::stack_args("up", STACK, zip);
+    args.push("-v");
+    let restored = wishctl(session.endpoint(), &args);
+    assert!(restored.status.success(), "{}", stderr(&restored));
+
+    // THEN it says what it removed or reset
+    let said = stderr(&restored);
+    for expected in [
+        &format!("detached managed policy {managed_arn}"),
+        "deleted inline policy extra",
+        "deleted route GET /extra",
+        "deleted route PUT /rogue",
+        &format!("deleted authorizer {}", rogue.authorizer_id().unwrap()),
+        "deleted stage dev",
+        "deleted function URL",
+        "removed resource policy statement rogue",
+        "route POST /wish-list-service: updated (authorization)",
+    ] {
+        assert!(said.contains(expected), "missing {expected:?} in:\n{said}");
+    }
+
+    // AND the next plan is clean, and the hand-made additions are really gone
+    let (code, after) = plan(session.endpoint(), STACK, zip, &[]);
+    assert_eq!(code, Some(0), "{}", changed(&after).join("\n"));
+    assert!(iam
+        .list_attached_role_policies()
+        .role_name(&role)
+        .send()
+        .await
+        .unwrap()
+        .attached_policies()
+        .is_empty());
+    assert_eq!(
+        iam.list_role_policies()
+            .role_name(&role)
+            .send()
+            .await
+            .unwrap()
+            .policy_names(),
+        ["wishctl-drift-access"]
+    );
+    assert!(lambda
+        .get_function_url_config()
+        .function_name(&function)
+        .send()
+        .await
+        .is_err());
+    let keys: Vec<String> = apigw
+        .get_routes()
+        .api_id(&api_id)
+        .send()
+        .await
+        .unwrap()
+        .items()
+        .iter()
+        .filter_map(|r| r.route_key().map(str::to_string))
+        .collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let config = lambda
+        .get_function_configuration()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(config.handler(), Some("bootstrap"));
+    assert_eq!(config.timeout(), Some(10));
+}
