@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use stack::Architecture;
 use testkit::moto::{aws_env, MotoServer};
 use testkit::runtime::RuntimeEmulator;
-use wishlist::event::{Http, HttpApiEvent, RequestContext};
+use wishlist::event::{Authorizer, Http, HttpApiEvent, JwtAuthorizer, RequestContext};
 use wishlist::DynamoStore;
 
 const STARTS: usize = 30;
@@ -34,6 +34,13 @@ fn event(method: &str, body: Option<&str>) -> serde_json::Value {
                 ..Http::default()
             },
             request_id: "bench".into(),
+            // POST is behind the JWT authorizer: API Gateway passes its claims.
+            authorizer: (method == "POST").then(|| Authorizer {
+                jwt: JwtAuthorizer {
+                    claims: BTreeMap::from([("sub".into(), "auth0|bench".into())]),
+                    scopes: None,
+                },
+            }),
             stage: "$default".into(),
             time_epoch: 1_795_600_800_000,
             ..RequestContext::default()

@@ -1,111 +1,43 @@
-//! The Lambda side of the wish-list API: turns the `lambda_http` request that API Gateway's
-//! payload 2.0 event becomes into a [`wishlist::ApiRequest`], answers it with the shared API
-//! logic, and writes one JSON log line per request. `main.rs` only wires configuration.
+//! The Lambda side of the wish-list API: hands each payload 2.0 event, as raw JSON from the
+//! Lambda Runtime API, to `wishlist::event::answer` (the conversion `wishctl dev` uses too),
+//! and writes one JSON log line per request. `main.rs` only wires configuration and logging.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
-use wishlist::{ApiRequest, ApiResponse, Store};
+use serde_json::Value;
+use wishlist::event::HttpApiResponse;
+use wishlist::Store;
 
-/// Answers one request and logs it (never the Authorization header or any token).
-pub async fn respond(store: &dyn Store, request: Request) -> Response<Body> {
+/// Answers one event and logs it: method, route, status, latency and request id; never a
+/// header, the body, a claim or a token.
+pub async fn respond(store: &dyn Store, event: &Value, request_id: &str) -> HttpApiResponse {
     let started = Instant::now();
-    let api_request = to_api_request(request);
-    let (method, path, request_id) = (
-        api_request.method.clone(),
-        api_request.path.clone(),
-        api_request.request_id.clone(),
-    );
-    let response = wishlist::handle(store, api_request).await;
+    tracing::debug!(request_id, "event received");
+    let answer = wishlist::event::answer(store, event, Some(request_id)).await;
     tracing::info!(
-        method = %method,
-        route = %path,
-        status = response.status,
+        method = answer.method.as_deref().unwrap_or("-"),
+        route = answer.path.as_deref().unwrap_or("-"),
+        status = answer.response.status_code,
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        request_id = %request_id,
+        request_id = %answer.request_id,
         "request"
     );
-    to_http_response(response)
+    answer.response
 }
 
-/// The transport-free request: method, path, decoded body, the invocation's request id (the
-/// new item's id, as `context.awsRequestId` in the walkthrough), JWT claims and request time.
-pub fn to_api_request(request: Request) -> ApiRequest {
-    let request_id = request
-        .lambda_context_ref()
-        .map(|context| context.request_id.clone())
-        .unwrap_or_default();
-    let (claims, time_epoch, route_key) = match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(context)) => (
-            context
-                .authorizer
-                .as_ref()
-                .and_then(|authorizer| authorizer.jwt.as_ref())
-                .map(|jwt| {
-                    jwt.claims
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect::<BTreeMap<_, _>>()
-                }),
-            Some(context.time_epoch).filter(|epoch| *epoch > 0),
-            context.route_key.clone(),
-        ),
-        _ => (None, None, None),
-    };
-    let time = match time_epoch {
-        Some(epoch) => wishlist::event::rfc3339_from_epoch_millis(epoch),
-        None => wishlist::event::now_rfc3339(),
-    };
-    let method = request.method().as_str().to_string();
-    let path = route_path(
-        route_key.as_deref(),
-        request.raw_http_path(),
-        request.uri().path(),
-    );
-    let body = match request.into_body() {
-        Body::Empty => Vec::new(),
-        Body::Text(text) => text.into_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => Vec::new(),
-    };
-    ApiRequest {
-        method,
-        path,
-        body,
-        request_id,
-        claims,
-        time,
-    }
-}
-
-/// The path API Gateway matched: the path of the route key (`POST /wish-list-service`), which
-/// carries no stage prefix and needs no `Host` header; else the raw path; else the URI's path.
-fn route_path(route_key: Option<&str>, raw_path: &str, uri_path: &str) -> String {
-    if let Some((_, path)) = route_key.and_then(|key| key.split_once(' ')) {
-        if path.starts_with('/') {
-            return path.to_string();
-        }
-    }
-    if raw_path.starts_with('/') {
-        return raw_path.to_string();
-    }
-    uri_path.to_string()
-}
-
-fn to_http_response(response: ApiResponse) -> Response<Body> {
-    let mut builder = Response::builder().status(response.status);
-    for (name, value) in &response.headers {
-        builder = builder.header(name, value);
-    }
-    builder.body(Body::Text(response.body)).unwrap_or_else(|_| {
-        let mut fallback = Response::new(Body::Text(
-            r#"{"message":"Internal Server Error"}"#.to_string(),
-        ));
-        *fallback.status_mut() = lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR;
-        fallback
-    })
+/// The log filter: our own crates at `level`; every other crate (the runtime, the AWS SDK,
+/// hyper) at most at WARN, because below that they log raw events (`lambda_runtime` at TRACE:
+/// the whole event, `Authorization` header included) and signed requests (the SDK at DEBUG and
+/// TRACE: the session token). No `AWS_LAMBDA_LOG_LEVEL` can let a token through.
+pub fn log_filter(level: tracing::Level) -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::LevelFilter;
+    let ours = LevelFilter::from_level(level);
+    let theirs = ours.min(LevelFilter::WARN);
+    tracing_subscriber::filter::Targets::new()
+        .with_default(theirs)
+        .with_target("bootstrap", ours)
+        .with_target("handler", ours)
+        .with_target("wishlist", ours)
 }
 
 /// Tells the Lambda service that initialisation failed, with a message CloudWatch shows
@@ -136,19 +68,32 @@ pub async fn report_init_error(message: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::route_path;
+    use tracing::Level;
+
+    use super::log_filter;
 
     #[test]
-    fn the_route_key_wins_over_stage_prefixed_or_hostless_paths() {
-        assert_eq!(
-            route_path(
-                Some("POST /wish-list-service"),
-                "/prod/wish-list-service",
-                "/"
-            ),
-            "/wish-list-service"
-        );
-        assert_eq!(route_path(Some("$default"), "/x", "/y"), "/x");
-        assert_eq!(route_path(None, "", "/y"), "/y");
+    fn other_crates_never_log_below_warn_whatever_the_level() {
+        for level in [Level::TRACE, Level::DEBUG, Level::INFO] {
+            let filter = log_filter(level);
+            for target in [
+                "lambda_runtime::layers::api_response",
+                "lambda_runtime_api_client",
+                "aws_sigv4::http_request::sign",
+                "aws_smithy_runtime::client::orchestrator",
+                "hyper_util",
+            ] {
+                assert!(
+                    !filter.would_enable(target, &Level::INFO),
+                    "{target} at {level}"
+                );
+                assert!(filter.would_enable(target, &Level::WARN), "{target}");
+            }
+            assert!(filter.would_enable("handler", &level));
+            assert!(filter.would_enable("wishlist::dynamodb", &level));
+        }
+        let quiet = log_filter(Level::ERROR);
+        assert!(!quiet.would_enable("lambda_runtime", &Level::WARN));
+        assert!(!quiet.would_enable("handler", &Level::WARN));
     }
 }

@@ -1,11 +1,14 @@
 //! `bootstrap`: the wish-list Lambda for `provided.al2023`.
 //!
 //! Reads `TABLE_NAME`, builds the DynamoDB client once per process, and serves API Gateway
-//! payload 2.0 events with `lambda_http`.
+//! payload 2.0 events with `lambda_runtime`. Events arrive as raw JSON (`serde_json::Value`,
+//! which any event the Runtime API delivers deserialises into) and are decoded by our own
+//! lenient code, so no event can crash the process.
 
 use std::sync::Arc;
 
-use lambda_http::{service_fn, Error, Request};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
 use wishlist::{DynamoStore, MemoryStore, Store};
 
 #[tokio::main(flavor = "current_thread")]
@@ -19,9 +22,13 @@ async fn main() -> Result<(), Error> {
             return Err(message.into());
         }
     };
-    lambda_http::run(service_fn(move |request: Request| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let store = Arc::clone(&store);
-        async move { Ok::<_, Error>(handler::respond(store.as_ref(), request).await) }
+        async move {
+            let response =
+                handler::respond(store.as_ref(), &event.payload, &event.context.request_id).await;
+            Ok::<_, Error>(response)
+        }
     }))
     .await
 }
@@ -47,20 +54,25 @@ async fn build_store() -> Result<Arc<dyn Store>, &'static str> {
 }
 
 /// JSON lines for CloudWatch: no timestamp (CloudWatch adds one), no target, one object per event.
-/// The level comes from `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls), default INFO.
+/// The level comes from `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls), default
+/// INFO; other crates never log below WARN ([`handler::log_filter`]), so no level logs a token.
 fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .ok()
         .and_then(|level| level.parse::<tracing::Level>().ok())
         .unwrap_or(tracing::Level::INFO);
-    tracing_subscriber::fmt()
+    let format = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
         .with_target(false)
         .without_time()
-        .with_ansi(false)
-        .with_max_level(level)
+        .with_ansi(false);
+    tracing_subscriber::registry()
+        .with(handler::log_filter(level))
+        .with(format)
         .init();
 }

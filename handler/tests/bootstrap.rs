@@ -19,6 +19,8 @@ use wishlist::DynamoStore;
 
 const TABLE: &str = "wishctl-e2e-items";
 const TIMEOUT: Duration = Duration::from_secs(20);
+/// A 5 MB page scans a few MB out of moto, a Python server: seconds, more on a busy machine.
+const PAGE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A payload 2.0 event as API Gateway sends it for `method /wish-list-service`.
 fn event(method: &str, body: Option<&str>, sub: Option<&str>) -> HttpApiEvent {
@@ -266,7 +268,7 @@ async fn base64_encoded_bodies_are_decoded_and_the_body_never_sets_the_creator()
     let mut post = event(
         "POST",
         Some(&base64::engine::general_purpose::STANDARD.encode(raw)),
-        None,
+        Some("auth0|alice"),
     );
     post.is_base64_encoded = true;
     let created = function.call(&post).await;
@@ -281,10 +283,164 @@ async fn base64_encoded_bodies_are_decoded_and_the_body_never_sets_the_creator()
         .await;
     assert_eq!(forged.status_code, 400);
 
+    let mut broken = event("POST", Some("eyJuYW1lIjoi%%%"), Some("alice"));
+    broken.is_base64_encoded = true;
+    let refused = function.call(&broken).await;
+    assert_eq!(refused.status_code, 400, "{}", refused.body);
+    assert!(body(&refused)["message"]
+        .as_str()
+        .unwrap()
+        .contains("not valid base64"));
+
     let listed = body(&function.call(&event("GET", None, None)).await);
     assert_eq!(listed["Count"], 1);
     assert_eq!(listed["Items"][0]["name"], "encoded");
-    assert!(listed["Items"][0].get("createdBy").is_none());
+    assert_eq!(listed["Items"][0]["createdBy"], "auth0|alice");
+}
+
+#[tokio::test]
+async fn a_post_without_authorizer_claims_is_refused_401_and_never_stored() {
+    // GIVEN a POST that reaches the function with no authorizer at all (a function URL, or a
+    // route whose authorizer was removed behind wishctl's back)
+    let session = MotoServer::shared().session().await;
+    let function = Function::start(&session, &host_bootstrap(), None).await;
+    let anonymous = event("POST", Some(r#"{"name":"anonymous"}"#), None);
+    // WHEN it is invoked
+    let refused = function.call(&anonymous).await;
+    // THEN it answers 401 and the table stays empty
+    assert_eq!(refused.status_code, 401, "{}", refused.body);
+    assert_eq!(body(&refused), json!({"message": "Unauthorized"}));
+    let listed = body(&function.call(&event("GET", None, None)).await);
+    assert_eq!(listed["Count"], 0);
+}
+
+/// Writes `count` items of about 2.2 KB of JSON each straight into the table.
+async fn fill_table(session: &MotoSession, count: usize) {
+    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+    let client = aws_sdk_dynamodb::Client::new(&session.sdk_config().await);
+    let description = "d".repeat(wishlist::MAX_DESCRIPTION_CHARS);
+    let ids: Vec<String> = (0..count).map(|i| format!("bulk-{i:05}")).collect();
+    for chunk in ids.chunks(25) {
+        let writes = chunk
+            .iter()
+            .map(|id| {
+                let put = PutRequest::builder()
+                    .item("id", AttributeValue::S(id.clone()))
+                    .item("name", AttributeValue::S(format!("item {id}")))
+                    .item("description", AttributeValue::S(description.clone()))
+                    .item("url", AttributeValue::S("https://example.com/x".into()))
+                    .item(
+                        "createdAt",
+                        AttributeValue::S("2026-11-25T10:00:00.000Z".into()),
+                    )
+                    .build()
+                    .unwrap();
+                WriteRequest::builder().put_request(put).build()
+            })
+            .collect();
+        let written = client
+            .batch_write_item()
+            .request_items(TABLE, writes)
+            .send()
+            .await
+            .expect("batch write");
+        assert!(written.unprocessed_items().is_none_or(|u| u.is_empty()));
+    }
+}
+
+/// Follows `NextCursor` from the first GET (with `limit` when given) and returns every id seen,
+/// the number of pages, and the largest response (the Lambda's JSON) in bytes.
+async fn follow_pages(function: &Function, limit: Option<usize>) -> (Vec<String>, usize, usize) {
+    let (mut ids, mut pages, mut largest) = (Vec::new(), 0, 0);
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut get = event("GET", None, None);
+        let mut query = BTreeMap::new();
+        if let Some(limit) = limit {
+            query.insert("limit".to_string(), limit.to_string());
+        }
+        if let Some(cursor) = &cursor {
+            query.insert("cursor".to_string(), cursor.clone());
+        }
+        get.raw_query_string = query
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        get.query_string_parameters = (!query.is_empty()).then_some(query);
+        let outcome = function
+            .emulator
+            .invoke(serde_json::to_value(&get).unwrap(), PAGE_TIMEOUT)
+            .await
+            .expect("invocation")
+            .response();
+        largest = largest.max(outcome.to_string().len());
+        let response: HttpApiResponse = serde_json::from_value(outcome).unwrap();
+        assert_eq!(
+            response.status_code,
+            200,
+            "{}",
+            response.body.chars().take(200).collect::<String>()
+        );
+        let page = body(&response);
+        let items = page["Items"].as_array().unwrap();
+        assert_eq!(page["Count"], items.len());
+        ids.extend(items.iter().map(|i| i["id"].as_str().unwrap().to_string()));
+        pages += 1;
+        assert!(pages < 100, "pagination does not end");
+        match page.get("NextCursor") {
+            Some(next) => cursor = Some(next.as_str().unwrap().to_string()),
+            None => return (ids, pages, largest),
+        }
+    }
+}
+
+#[tokio::test]
+async fn get_pages_past_6_mb_of_items_and_every_answer_fits_the_lambda_limit() {
+    // GIVEN 3,000 items of 2,000-character descriptions: about 6.6 MB of JSON, more than a
+    // Lambda may return (6 MB)
+    let session = MotoServer::shared().session().await;
+    let function = Function::start(&session, &host_bootstrap(), None).await;
+    let count = 3_000;
+    fill_table(&session, count).await;
+
+    // WHEN a client GETs without a limit and follows NextCursor
+    let (mut ids, pages, largest) = follow_pages(&function, None).await;
+    // THEN it gets every item exactly once, in two pages, each answer within the 5 MB budget
+    assert_eq!(pages, 2, "one budget-sized page, then the rest");
+    assert!(
+        largest <= wishlist::MAX_LIST_RESPONSE_BYTES,
+        "{largest} bytes"
+    );
+    assert!(
+        largest > 4_000_000,
+        "the first page fills the budget: {largest}"
+    );
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), count);
+
+    // AND with limit=1000 it gets three pages, the last one without a cursor
+    let (mut ids, pages, _) = follow_pages(&function, Some(1000)).await;
+    assert_eq!(pages, 3);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), count);
+
+    // AND a damaged cursor or a bad limit is a 400 naming the parameter
+    for (query, message) in [
+        ("cursor", "cursor is not valid"),
+        ("limit", "limit must be a whole number from 1 to 1000"),
+    ] {
+        let mut get = event("GET", None, None);
+        get.query_string_parameters = Some(BTreeMap::from([(query.to_string(), "%%".to_string())]));
+        let response = function.call(&get).await;
+        assert_eq!(response.status_code, 400);
+        assert!(body(&response)["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(message));
+    }
 }
 
 #[tokio::test]

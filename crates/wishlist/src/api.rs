@@ -1,8 +1,12 @@
+//! [`handle`]: one transport-free request in, one response out. Routing, the `POST` rules
+//! (claims, size, validation, conditional write) and the `GET` page contract live here.
+
 use std::collections::BTreeMap;
 
 use serde_json::json;
 use stack::SERVICE_PATH;
 
+use crate::page::{encode_cursor, page_request};
 use crate::{Item, NewItem, Store, StoreError};
 
 /// Bodies above this size are refused with 413 before any parsing.
@@ -13,11 +17,15 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct ApiRequest {
     pub method: String,
     pub path: String,
+    /// Query string parameters, decoded, repeated names joined with `,` (as API Gateway's
+    /// `queryStringParameters`). `GET` reads `cursor` and `limit`; the rest are ignored.
+    pub query: BTreeMap<String, String>,
     /// The body bytes, base64-decoded when the transport had encoded them.
     pub body: Vec<u8>,
     /// Unique per request (the Lambda invocation's request id); becomes the new item's id.
     pub request_id: String,
     /// `requestContext.authorizer.jwt.claims`, present when the route has a JWT authorizer.
+    /// `None` (or no claim at all) on a `POST` is refused with 401.
     pub claims: Option<BTreeMap<String, String>>,
     /// The request time, RFC 3339. Taken from the transport so that tests are deterministic.
     pub time: String,
@@ -52,13 +60,14 @@ impl ApiResponse {
     }
 }
 
-/// Answers one request: `GET` lists every item, `POST` adds one.
+/// Answers one request: `GET` lists items (every item, or one page with a cursor), `POST` adds
+/// one.
 pub async fn handle(store: &dyn Store, request: ApiRequest) -> ApiResponse {
     if request.path != SERVICE_PATH {
         return ApiResponse::message(404, "Not Found");
     }
     match request.method.to_ascii_uppercase().as_str() {
-        "GET" => list_items(store).await,
+        "GET" => list_items(store, &request.query).await,
         "POST" => create_item(store, request).await,
         _ => {
             let mut response = ApiResponse::message(
@@ -74,19 +83,36 @@ pub async fn handle(store: &dyn Store, request: ApiRequest) -> ApiResponse {
     }
 }
 
-async fn list_items(store: &dyn Store) -> ApiResponse {
-    match store.list_items().await {
-        Ok(mut items) => {
-            // A scan returns items in hash order; oldest first is what a reader expects.
+/// `{"Items":[...],"Count":N}` plus `"NextCursor"` when more items exist after this page.
+async fn list_items(store: &dyn Store, query: &BTreeMap<String, String>) -> ApiResponse {
+    let request = match page_request(query) {
+        Ok(request) => request,
+        Err(err) => return ApiResponse::message(400, err),
+    };
+    match store.list_page(&request).await {
+        Ok(page) => {
+            let mut items = page.items;
+            // A scan returns items in hash order; oldest first is what a reader expects. When
+            // everything fits one answer, that is the whole list oldest first.
             items.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
             let count = items.len();
-            ApiResponse::json(200, json!({ "Items": items, "Count": count }))
+            let mut body = json!({ "Items": items, "Count": count });
+            if let Some(after) = page.next_after {
+                body["NextCursor"] = json!(encode_cursor(&after));
+            }
+            ApiResponse::json(200, body)
         }
         Err(err) => store_failure("listing items", err),
     }
 }
 
 async fn create_item(store: &dyn Store, request: ApiRequest) -> ApiResponse {
+    // The route is behind the JWT authorizer, so API Gateway always passes claims. Without
+    // any (a function URL, a route whose authorizer was removed) nobody is known: refuse
+    // rather than store an anonymous item.
+    if request.claims.as_ref().is_none_or(BTreeMap::is_empty) {
+        return ApiResponse::message(401, "Unauthorized");
+    }
     if request.body.len() > MAX_BODY_BYTES {
         return ApiResponse::message(
             413,
@@ -143,9 +169,10 @@ mod tests {
         ApiRequest {
             method: method.into(),
             path: SERVICE_PATH.into(),
+            query: BTreeMap::new(),
             body: body.as_bytes().to_vec(),
             request_id: "req-1".into(),
-            claims: None,
+            claims: Some(BTreeMap::from([("iss".into(), "https://issuer/".into())])),
             time: "2026-11-25T10:00:00Z".into(),
         }
     }
@@ -193,11 +220,96 @@ mod tests {
     }
 
     #[test]
-    fn post_without_claims_has_no_creator() {
+    fn post_with_claims_but_no_sub_has_no_creator() {
         let store = MemoryStore::new();
         block_on(handle(&store, request("POST", r#"{"name":"Lamp"}"#)));
         let listed = body(&block_on(handle(&store, request("GET", ""))));
         assert!(listed["Items"][0].get("createdBy").is_none());
+    }
+
+    #[test]
+    fn post_without_any_claims_is_refused_401_and_nothing_is_stored() {
+        // GIVEN a POST that reached the handler without the authorizer (a function URL, a
+        // route whose authorizer was removed): no claims at all, or an empty claim set
+        let store = MemoryStore::new();
+        for claims in [None, Some(BTreeMap::new())] {
+            let mut post = request("POST", r#"{"name":"Lamp"}"#);
+            post.claims = claims;
+            // WHEN it is handled
+            let response = block_on(handle(&store, post));
+            // THEN it is refused and the store stays empty
+            assert_eq!(response.status, 401);
+            assert_eq!(body(&response), json!({"message": "Unauthorized"}));
+        }
+        let mut invalid = request("POST", "not json");
+        invalid.claims = None;
+        assert_eq!(block_on(handle(&store, invalid)).status, 401);
+        let listed = body(&block_on(handle(&store, request("GET", ""))));
+        assert_eq!(listed["Count"], 0);
+    }
+
+    fn get_page(store: &MemoryStore, params: &[(&str, &str)]) -> ApiResponse {
+        let mut get = request("GET", "");
+        get.query = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        block_on(handle(store, get))
+    }
+
+    #[test]
+    fn get_with_a_limit_pages_through_every_item_once_and_the_last_page_has_no_cursor() {
+        // GIVEN five items
+        let store = MemoryStore::new();
+        for i in 0..5 {
+            let mut post = request("POST", r#"{"name":"x"}"#);
+            post.request_id = format!("id-{i}");
+            assert_eq!(block_on(handle(&store, post)).status, 201);
+        }
+        // WHEN a client follows NextCursor with limit=2
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let mut params = vec![("limit", "2")];
+            if let Some(cursor) = &cursor {
+                params.push(("cursor", cursor));
+            }
+            let page = body(&get_page(&store, &params));
+            pages += 1;
+            let items = page["Items"].as_array().unwrap();
+            assert_eq!(page["Count"], items.len());
+            seen.extend(items.iter().map(|i| i["id"].as_str().unwrap().to_string()));
+            match page.get("NextCursor") {
+                Some(next) => cursor = Some(next.as_str().unwrap().to_string()),
+                None => break,
+            }
+        }
+        // THEN it saw every item exactly once in three pages (2, 2, 1)
+        assert_eq!(pages, 3);
+        seen.sort();
+        assert_eq!(seen, ["id-0", "id-1", "id-2", "id-3", "id-4"]);
+        // and a limit of exactly the item count gives one page without a cursor
+        let all = body(&get_page(&store, &[("limit", "5")]));
+        assert_eq!(all["Count"], 5);
+        assert!(all.get("NextCursor").is_none());
+    }
+
+    #[test]
+    fn invalid_cursor_or_limit_gets_400_naming_the_parameter() {
+        let store = MemoryStore::new();
+        for (params, starts) in [
+            (vec![("limit", "0")], "limit must be"),
+            (vec![("limit", "abc")], "limit must be"),
+            (vec![("limit", "1001")], "limit must be"),
+            (vec![("cursor", "!!")], "cursor is not valid"),
+            (vec![("cursor", "")], "cursor is not valid"),
+        ] {
+            let response = get_page(&store, &params);
+            assert_eq!(response.status, 400, "{params:?}");
+            let message = body(&response)["message"].as_str().unwrap().to_string();
+            assert!(message.starts_with(starts), "{message}");
+        }
     }
 
     #[test]
@@ -298,7 +410,10 @@ mod tests {
 
     #[async_trait]
     impl Store for FailingStore {
-        async fn list_items(&self) -> Result<Vec<Item>, StoreError> {
+        async fn list_page(
+            &self,
+            _request: &crate::page::PageRequest,
+        ) -> Result<crate::page::Page, StoreError> {
             Err(self.error())
         }
         async fn insert_new(&self, _item: &Item) -> Result<(), StoreError> {

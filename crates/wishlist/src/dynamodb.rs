@@ -1,3 +1,7 @@
+//! [`DynamoStore`]: items in a DynamoDB table (key `id`, S). A `GET` page is one or more
+//! `Scan` calls from the cursor's id (`ExclusiveStartKey`) until the page is full; a `POST` is a
+//! conditional `PutItem` that never overwrites.
+
 use std::collections::HashMap;
 
 use async_trait::async_trait;
@@ -9,7 +13,12 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
+use crate::page::{Page, PageBuilder, PageRequest};
 use crate::{Item, Store, StoreError};
+
+/// `Scan` calls one page may take before the store is reported broken (a page needs a handful:
+/// DynamoDB returns up to 1 MB per call and a page holds at most 5 MB).
+const MAX_SCANS_PER_PAGE: usize = 10_000;
 
 /// Items in a DynamoDB table whose partition key is `id` (S).
 #[derive(Debug, Clone)]
@@ -32,6 +41,38 @@ impl DynamoStore {
     pub fn with_page_size(mut self, items: i32) -> Self {
         self.page_size = Some(items);
         self
+    }
+
+    /// For `wishctl dev --dynamodb-endpoint URL --table NAME`: a client for a local
+    /// DynamoDB-compatible server (DynamoDB Local, moto) and the table on it, created if missing
+    /// (returns whether it was). Region and credentials come from the usual environment when
+    /// set; otherwise `us-east-1` and placeholder credentials (local servers accept any, but the
+    /// SDK insists on having some).
+    pub async fn open_local(
+        endpoint: &str,
+        table: &str,
+    ) -> Result<(DynamoStore, bool), StoreError> {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(
+                aws_config::meta::region::RegionProviderChain::default_provider()
+                    .or_else("us-east-1"),
+            );
+        let has_credentials = std::env::var_os("AWS_ACCESS_KEY_ID").is_some()
+            || std::env::var_os("AWS_PROFILE").is_some();
+        if !has_credentials {
+            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "wishctl-dev",
+            ));
+        }
+        let config = loader.load().await;
+        let store = DynamoStore::new(Client::new(&config), table);
+        let created = store.create_table_if_missing().await?;
+        Ok((store, created))
     }
 
     pub fn table(&self) -> &str {
@@ -99,33 +140,59 @@ impl DynamoStore {
 
 #[async_trait]
 impl Store for DynamoStore {
-    async fn list_items(&self) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start_key: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let page = self
+    async fn list_page(&self, request: &PageRequest) -> Result<Page, StoreError> {
+        let mut page = PageBuilder::new(request);
+        let mut start_key = request
+            .after
+            .as_ref()
+            .map(|id| HashMap::from([("id".to_string(), AttributeValue::S(id.clone()))]));
+        for _ in 0..MAX_SCANS_PER_PAGE {
+            // Ask for no more than the page can take plus one (to learn whether more exist).
+            let wanted = i32::try_from(page.wanted()).unwrap_or(i32::MAX);
+            let limit = match self.page_size {
+                Some(size) => Some(size.min(wanted)),
+                None if page.wanted() <= crate::page::MAX_LIMIT + 1 => Some(wanted),
+                None => None,
+            };
+            let scanned = self
                 .client
                 .scan()
                 .table_name(&self.table)
-                .set_limit(self.page_size)
-                .set_exclusive_start_key(start_key.take())
+                .set_limit(limit)
+                .set_exclusive_start_key(start_key.clone())
                 .send()
                 .await
                 .map_err(|err| classify("scanning", &self.table, err))?;
-            for raw in page.items() {
+            for raw in scanned.items() {
                 match item_from_attributes(raw) {
-                    Some(item) => items.push(item),
+                    Some(item) => {
+                        if !page.offer(item) {
+                            return Ok(page.finish());
+                        }
+                    }
                     None => tracing::warn!(
                         table = %self.table,
                         "skipping an item without a string id and name"
                     ),
                 }
             }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start_key = Some(key),
-                _ => return Ok(items),
+            match scanned.last_evaluated_key {
+                Some(key) if !key.is_empty() => {
+                    if start_key.as_ref() == Some(&key) {
+                        return Err(StoreError::Failed(format!(
+                            "scanning table {}: the scan made no progress (LastEvaluatedKey repeated)",
+                            self.table
+                        )));
+                    }
+                    start_key = Some(key);
+                }
+                _ => return Ok(page.finish()),
             }
         }
+        Err(StoreError::Failed(format!(
+            "scanning table {}: no page after {MAX_SCANS_PER_PAGE} Scan calls",
+            self.table
+        )))
     }
 
     async fn insert_new(&self, item: &Item) -> Result<(), StoreError> {

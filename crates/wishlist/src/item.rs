@@ -1,3 +1,5 @@
+//! [`Item`] as stored and listed, and [`NewItem`]: the validated body of a `POST`.
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use thiserror::Error;

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use testkit::moto::{MotoServer, MotoSession};
-use wishlist::{handle, ApiRequest, DynamoStore, Item, Store, StoreError};
+use wishlist::{handle, ApiRequest, DynamoStore, Item, PageRequest, Store, StoreError};
 
 const TABLE: &str = "wishctl-test-items";
 
@@ -106,4 +106,59 @@ async fn an_unreachable_endpoint_is_a_503() {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), TABLE);
     let err = store.list_items().await.expect_err("no server");
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn pages_resume_from_the_cursor_inside_and_across_scan_pages() {
+    // GIVEN 23 items and scan pages of 4 items
+    let session = MotoServer::shared().session().await;
+    let store = store_with_table(&session).await.with_page_size(4);
+    for i in 0..23 {
+        store
+            .insert_new(&item(&format!("id-{i:02}")))
+            .await
+            .expect("put");
+    }
+    for limit in [1, 3, 4, 5, 22, 23, 1000] {
+        // WHEN pages of `limit` are followed from the start
+        let mut request = PageRequest {
+            limit,
+            ..PageRequest::first()
+        };
+        let (mut seen, mut pages) = (Vec::new(), 0);
+        loop {
+            let page = store.list_page(&request).await.expect("page");
+            pages += 1;
+            assert!(page.items.len() <= limit);
+            seen.extend(page.items.iter().map(|i| i.id.clone()));
+            match page.next_after {
+                Some(after) => {
+                    // a cursor is only given when more items follow: the page was full
+                    assert_eq!(page.items.len(), limit);
+                    request.after = Some(after);
+                }
+                None => break,
+            }
+        }
+        // THEN every item comes back exactly once, in ceil(23 / limit) pages
+        assert_eq!(pages, 23_usize.div_ceil(limit), "limit {limit}");
+        let unique: HashSet<_> = seen.iter().cloned().collect();
+        assert_eq!((seen.len(), unique.len()), (23, 23), "limit {limit}");
+    }
+}
+
+#[tokio::test]
+async fn open_local_creates_the_table_once_on_a_local_endpoint() {
+    let session = MotoServer::shared().session().await;
+    let (store, created) = DynamoStore::open_local(session.endpoint(), "wishctl-dev-items")
+        .await
+        .expect("open");
+    assert!(created);
+    assert_eq!(store.table(), "wishctl-dev-items");
+    store.insert_new(&item("local")).await.expect("put");
+    let (again, created) = DynamoStore::open_local(session.endpoint(), "wishctl-dev-items")
+        .await
+        .expect("reopen");
+    assert!(!created);
+    assert_eq!(again.list_items().await.expect("scan"), vec![item("local")]);
 }
