@@ -138,6 +138,8 @@ impl Authorizer {
             .timeout(config.fetch_timeout)
             .connect_timeout(config.fetch_timeout)
             .redirect(fetch::redirect_policy())
+            // Fetches are rare (at most one per refetch interval): keep no idle sockets open.
+            .pool_max_idle_per_host(0)
             .user_agent(concat!("wishctl-authorizer/", env!("CARGO_PKG_VERSION")));
         if loopback {
             // A local issuer is never behind the user's HTTP(S)_PROXY.

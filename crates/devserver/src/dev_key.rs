@@ -1,6 +1,14 @@
 //! The local signing key: the dev server's own issuer signs with it and `wishctl token` mints
 //! with it. One RSA-2048 key per dev folder, created on first use (PKCS#8, mode 0600) and reused
-//! across restarts, so tokens minted yesterday still verify today until they expire.
+//! across restarts, so tokens minted yesterday still verify today until they expire. Beside it,
+//! the secret of the dev issuer's one client-credentials client ([`DevClient`]).
+//!
+//! Where it lives: by default a per-user folder ([`default_dev_dir`]: `$XDG_STATE_HOME/wishctl/dev`,
+//! else `~/.local/state/wishctl/dev`), never the current directory. A folder given explicitly
+//! that lies inside a git work tree is used only when git ignores the key file there, so a private
+//! key is never left where `git add .` would commit it. A dev folder or key file that someone
+//! else can write (group/world-writable, or owned by another user) is refused: whoever can swap
+//! the key can mint tokens the server accepts.
 
 use std::fs;
 use std::io::Write as _;
@@ -16,11 +24,12 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use thiserror::Error;
 
-/// Where `wishctl dev` keeps its key unless told otherwise (relative to the current directory;
-/// `.wishctl/` is git-ignored).
-pub const DEFAULT_DEV_DIR: &str = ".wishctl/dev";
 /// The key file inside the dev folder.
 pub const KEY_FILE: &str = "signing-key.pk8";
+/// The client secret file inside the dev folder.
+pub const CLIENT_SECRET_FILE: &str = "client-secret";
+/// The client id of the dev issuer's client-credentials client.
+pub const DEV_CLIENT_ID: &str = "wishctl-dev-client";
 /// The audience of the dev server's own issuer when none is given, and of `wishctl token`.
 pub const DEFAULT_AUDIENCE: &str = "wishctl-dev";
 /// The `sub` of `wishctl token` when none is given.
@@ -49,6 +58,24 @@ pub enum DevKeyError {
     Corrupt { path: PathBuf, reason: String },
     #[error("generating an RSA key failed")]
     Generate,
+    #[error(
+        "no folder for the dev key: neither XDG_STATE_HOME nor HOME is set; pass --dev-dir DIR"
+    )]
+    NoHome,
+    #[error(
+        "{path} is {problem}: whoever can change it can mint tokens the dev server accepts. {fix}"
+    )]
+    NotPrivate {
+        path: PathBuf,
+        problem: String,
+        fix: String,
+    },
+    #[error("refusing to keep the private key in {dir}: it is inside the git work tree {repo} and git does not ignore it, so `git add` would commit it. Add it to .gitignore, or pass --dev-dir with a folder outside the checkout (the default, {default}, is)")]
+    InsideCheckout {
+        dir: PathBuf,
+        repo: PathBuf,
+        default: String,
+    },
     #[error("signing a token failed")]
     Sign,
 }
@@ -58,6 +85,7 @@ pub struct DevKey {
     pair: RsaKeyPair,
     kid: String,
     path: PathBuf,
+    client: DevClient,
 }
 
 impl std::fmt::Debug for DevKey {
@@ -80,11 +108,14 @@ impl DevKey {
     /// The key in `dir`, created (with `dir`) if there is none. Two processes starting at once
     /// end up with the same key: the file appears atomically and the loser reads the winner's.
     pub fn load_or_create(dir: &Path) -> Result<(DevKey, KeyOrigin), DevKeyError> {
+        refuse_inside_checkout(dir)?;
         let path = dir.join(KEY_FILE);
         if path.exists() {
+            check_private(dir, true)?;
             return Ok((Self::load(&path)?, KeyOrigin::Loaded));
         }
         create_private_dir(dir)?;
+        check_private(dir, true)?;
         let pkcs8 = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
             .and_then(|pair| pair.as_der())
             .map_err(|_| DevKeyError::Generate)?;
@@ -114,6 +145,7 @@ impl DevKey {
     }
 
     fn load(path: &Path) -> Result<DevKey, DevKeyError> {
+        check_private(path, false)?;
         let der = fs::read(path).map_err(|source| DevKeyError::Read {
             path: path.to_path_buf(),
             source,
@@ -127,11 +159,19 @@ impl DevKey {
             reason: err.to_string(),
         })?;
         let kid = thumbprint(&pair);
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let client = DevClient::load_or_create(dir)?;
         Ok(DevKey {
             pair,
             kid,
             path: path.to_path_buf(),
+            client,
         })
+    }
+
+    /// The dev issuer's client-credentials client (id and secret).
+    pub fn client(&self) -> &DevClient {
+        &self.client
     }
 
     /// RFC 7638 thumbprint of the public key: stable across restarts, changes with the key.
@@ -176,6 +216,11 @@ impl DevKey {
         if !request.scopes.is_empty() {
             claims["scope"] = Value::String(request.scopes.join(" "));
         }
+        self.sign_claims(claims, expires_at)
+    }
+
+    /// An RS256 token over exactly `claims` (which should hold `exp` = `expires_at`).
+    pub fn sign_claims(&self, claims: Value, expires_at: u64) -> Result<MintedToken, DevKeyError> {
         let header = json!({"alg": "RS256", "typ": "JWT", "kid": self.kid});
         let signing_input = format!(
             "{}.{}",
@@ -236,6 +281,199 @@ fn thumbprint(pair: &RsaKeyPair) -> String {
     URL_SAFE_NO_PAD.encode(digest.as_ref())
 }
 
+/// The dev issuer's client for the client-credentials grant: a fixed id and a random secret kept
+/// in the dev folder (mode 0600), stable across restarts so a pipeline's stored secret keeps
+/// working.
+#[derive(Clone)]
+pub struct DevClient {
+    pub id: String,
+    pub secret: authorizer::Secret,
+    pub path: PathBuf,
+}
+
+impl std::fmt::Debug for DevClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevClient")
+            .field("id", &self.id)
+            .field("secret", &self.secret)
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl DevClient {
+    fn load_or_create(dir: &Path) -> Result<DevClient, DevKeyError> {
+        let path = dir.join(CLIENT_SECRET_FILE);
+        if !path.exists() {
+            let mut bytes = [0u8; 32];
+            aws_lc_rs::rand::fill(&mut bytes).map_err(|_| DevKeyError::Generate)?;
+            let secret = URL_SAFE_NO_PAD.encode(bytes);
+            let write_err = |source| DevKeyError::Write {
+                path: path.clone(),
+                source,
+            };
+            let temp = dir.join(format!(
+                ".{CLIENT_SECRET_FILE}.{}.{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ));
+            let mut file = private_file_options().open(&temp).map_err(write_err)?;
+            let written = file
+                .write_all(secret.as_bytes())
+                .and_then(|()| file.sync_all());
+            drop(file);
+            let linked = written.and_then(|()| fs::hard_link(&temp, &path));
+            let _ = fs::remove_file(&temp);
+            match linked {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(err) => return Err(write_err(err)),
+            }
+        }
+        check_private(&path, false)?;
+        restrict_to_owner(&path).map_err(|source| DevKeyError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        let text = fs::read_to_string(&path).map_err(|source| DevKeyError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let secret = text.trim().to_string();
+        if secret.len() < 16 || secret.len() > 512 {
+            return Err(DevKeyError::Corrupt {
+                path,
+                reason: "the client secret must be 16 to 512 characters".into(),
+            });
+        }
+        Ok(DevClient {
+            id: DEV_CLIENT_ID.to_string(),
+            secret: authorizer::Secret::new(secret),
+            path,
+        })
+    }
+}
+
+/// The per-user dev folder: `$XDG_STATE_HOME/wishctl/dev`, else `$HOME/.local/state/wishctl/dev`.
+pub fn default_dev_dir() -> Result<PathBuf, DevKeyError> {
+    let from = |name: &str| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    if let Some(state) = from("XDG_STATE_HOME") {
+        return Ok(state.join("wishctl").join("dev"));
+    }
+    from("HOME")
+        .map(|home| home.join(".local/state/wishctl/dev"))
+        .ok_or(DevKeyError::NoHome)
+}
+
+/// Refuses a dev folder inside a git work tree unless git ignores the key file there.
+fn refuse_inside_checkout(dir: &Path) -> Result<(), DevKeyError> {
+    let absolute = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(dir))
+            .unwrap_or_else(|_| dir.to_path_buf())
+    };
+    // The nearest existing ancestor, resolved, so symlinks cannot hide a checkout.
+    let existing = absolute
+        .ancestors()
+        .find(|p| p.exists())
+        .and_then(|p| p.canonicalize().ok());
+    let Some(existing) = existing else {
+        return Ok(());
+    };
+    let Some(repo) = existing
+        .ancestors()
+        .find(|p| p.join(".git").exists())
+        .map(Path::to_path_buf)
+    else {
+        return Ok(());
+    };
+    let rest = absolute
+        .ancestors()
+        .find(|p| p.exists())
+        .and_then(|p| absolute.strip_prefix(p).ok())
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let key = existing.join(rest).join(KEY_FILE);
+    let ignored = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&repo)
+        .args(["check-ignore", "-q", "--"])
+        .arg(&key)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if ignored {
+        return Ok(());
+    }
+    Err(DevKeyError::InsideCheckout {
+        dir: dir.to_path_buf(),
+        repo,
+        default: default_dev_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_else(|_| "~/.local/state/wishctl/dev".into()),
+    })
+}
+
+/// Refuses a folder or file that others can write or that another user owns.
+fn check_private(path: &Path, is_dir: bool) -> Result<(), DevKeyError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let meta = fs::symlink_metadata(path).map_err(|source| DevKeyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let what = if is_dir { "folder" } else { "file" };
+        if meta.file_type().is_symlink() {
+            return Err(DevKeyError::NotPrivate {
+                path: path.to_path_buf(),
+                problem: format!("a symbolic link, not a {what}"),
+                fix: format!("Replace it with a real {what} or pass another --dev-dir."),
+            });
+        }
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o022 != 0 {
+            let fix = if is_dir {
+                format!(
+                    "Run `chmod 700 {}` if you trust its contents, or pass another --dev-dir.",
+                    path.display()
+                )
+            } else {
+                format!(
+                    "Delete it (a new one is made) or run `chmod 600 {}` if you trust it.",
+                    path.display()
+                )
+            };
+            return Err(DevKeyError::NotPrivate {
+                path: path.to_path_buf(),
+                problem: format!("writable by others (mode {mode:o})"),
+                fix,
+            });
+        }
+        // The process's own uid, as the kernel reports it for /proc/self.
+        if let Ok(me) = fs::metadata("/proc/self").map(|m| m.uid()) {
+            if meta.uid() != me {
+                return Err(DevKeyError::NotPrivate {
+                    path: path.to_path_buf(),
+                    problem: format!("owned by another user (uid {}, you are {me})", meta.uid()),
+                    fix: "Pass a --dev-dir of your own.".into(),
+                });
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, is_dir);
+    Ok(())
+}
+
 fn create_private_dir(dir: &Path) -> Result<(), DevKeyError> {
     let err = |source| DevKeyError::CreateDir {
         path: dir.to_path_buf(),
@@ -293,11 +531,19 @@ mod tests {
         assert_eq!(origin, KeyOrigin::Loaded);
         assert_eq!(first.kid(), second.kid());
         assert_eq!(first.jwk(), second.jwk());
-        let leftovers: Vec<_> = fs::read_dir(&dev)
+        let mut leftovers: Vec<_> = fs::read_dir(&dev)
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(leftovers, [std::ffi::OsString::from(KEY_FILE)]);
+        leftovers.sort();
+        assert_eq!(
+            leftovers,
+            [
+                std::ffi::OsString::from(CLIENT_SECRET_FILE),
+                std::ffi::OsString::from(KEY_FILE)
+            ]
+        );
+        assert_eq!(first.client().secret, second.client().secret);
     }
 
     #[cfg(unix)]

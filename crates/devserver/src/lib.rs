@@ -7,23 +7,32 @@
 //! format 2.0 event API Gateway would send ([`event::build_event`]) and is answered by
 //! `wishlist::event::handle_event`, the code the Lambda runs, over any `wishlist::Store`.
 //!
-//! Without an external issuer the server is its own OIDC issuer: it serves discovery and a
-//! JWKS for the [`DevKey`] kept in the dev folder, and `wishctl token` mints tokens with that key.
+//! Without an external issuer the server is its own OIDC issuer: it serves discovery, a JWKS for
+//! the [`DevKey`] kept in the dev folder ([`default_dev_dir`]), and a client-credentials token
+//! endpoint ([`TOKEN_PATH`]) for the [`DevClient`] kept beside the key; `wishctl token` mints
+//! tokens with that key, or asks the endpoint as a pipeline would.
+//!
+//! It is built for hostile clients: connection cap, header and body time limits, size limits,
+//! and a request log that never blocks ([`ServerLimits`], [`RequestLog`]).
 //!
 //! Not here: flags and printing (`deploy`), the authorizer rules themselves (`authorizer`).
 
 mod dev_key;
 pub mod event;
+mod request_log;
 mod server;
+mod token_endpoint;
 
 pub use dev_key::{
-    DevKey, DevKeyError, KeyOrigin, MintedToken, TokenRequest, DEFAULT_AUDIENCE, DEFAULT_DEV_DIR,
-    DEFAULT_SUBJECT, KEY_FILE,
+    default_dev_dir, DevClient, DevKey, DevKeyError, KeyOrigin, MintedToken, TokenRequest,
+    CLIENT_SECRET_FILE, DEFAULT_AUDIENCE, DEFAULT_SUBJECT, DEV_CLIENT_ID, KEY_FILE,
 };
+pub use request_log::{LineLog, LogFormat, RequestLog, RequestRecord, LOG_QUEUE_CAPACITY};
 pub use server::{
-    self_issuer_url, DevServer, DevServerError, DevServerOptions, RequestLog, RequestRecord,
+    self_issuer_url, DevServer, DevServerError, DevServerOptions, ServerLimits, ServerStats,
     TokenIssuer, DISCOVERY_PATH, JWKS_PATH, MAX_REQUEST_BYTES,
 };
+pub use token_endpoint::{ISSUED_TOKEN_LIFETIME, MAX_TOKEN_REQUEST_BYTES, TOKEN_PATH};
 
 /// The port `wishctl dev` listens on, and `wishctl token` assumes, by default.
 pub const DEFAULT_PORT: u16 = 3000;

@@ -1,8 +1,16 @@
 //! The HTTP server: accept on 127.0.0.1, route, authorize, build the event, run the handler.
+//!
+//! It is written to survive hostile clients (see [`ServerLimits`]): at most `max_connections`
+//! connections at once (one more is answered 503 and closed), request headers must arrive within
+//! `header_read_timeout` (which also closes idle keep-alive connections), a body must arrive
+//! within `body_read_timeout` (else 408) and within 10 MB (else 413, refused unread when its
+//! `content-length` says so), GET and HEAD bodies are never read, and the request log never
+//! blocks a request (see `request_log`).
 
 use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -11,15 +19,18 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
-use serde::Serialize;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use stack::{AuthorizerSettings, Issuer, Route, RouteAuth, SpecError};
 use thiserror::Error;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use wishlist::Store;
 
 use crate::event::{build_event, into_http, message, EventContext, RequestParts};
+use crate::request_log::{RequestLog, RequestRecord};
+use crate::token_endpoint::{self, TOKEN_PATH};
 use crate::DevKey;
 
 /// API Gateway refuses request bodies over 10 MB.
@@ -44,25 +55,25 @@ pub enum TokenIssuer {
     External(Issuer),
 }
 
-/// Where each request's log line goes.
-#[derive(Clone, Default)]
-pub enum RequestLog {
-    /// `tracing` at INFO, target `devserver::request`.
-    #[default]
-    Tracing,
-    /// Nowhere (benchmarks).
-    Off,
-    /// A callback (the CLI prints to stderr).
-    Custom(Arc<dyn Fn(&RequestRecord) + Send + Sync>),
+/// How much a client may hold of the server, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Connections served at once; one more is answered 503 and closed.
+    pub max_connections: usize,
+    /// Time for a request's headers to arrive, counted from the connection (or the previous
+    /// response): slowloris clients and idle keep-alive connections are closed after it.
+    pub header_read_timeout: Duration,
+    /// Time for a request's body to arrive once its headers have (else 408).
+    pub body_read_timeout: Duration,
 }
 
-impl fmt::Debug for RequestLog {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RequestLog::Tracing => "Tracing",
-            RequestLog::Off => "Off",
-            RequestLog::Custom(_) => "Custom",
-        })
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_connections: 512,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -80,6 +91,8 @@ pub struct DevServerOptions {
     pub log: RequestLog,
     /// The authorizer's unknown-`kid` / failure refetch limit (tests shorten it).
     pub min_refetch_interval: Duration,
+    /// Connection and timing limits.
+    pub limits: ServerLimits,
 }
 
 impl fmt::Debug for DevServerOptions {
@@ -90,6 +103,7 @@ impl fmt::Debug for DevServerOptions {
             .field("audiences", &self.audiences)
             .field("scopes", &self.scopes)
             .field("log", &self.log)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -105,6 +119,7 @@ impl DevServerOptions {
             store,
             log: RequestLog::Tracing,
             min_refetch_interval: authorizer::MIN_REFETCH_INTERVAL,
+            limits: ServerLimits::default(),
         }
     }
 }
@@ -122,58 +137,15 @@ pub enum DevServerError {
     Authorizer(#[from] authorizer::ConfigError),
 }
 
-/// One request as logged: never the `Authorization` header or the token.
-#[derive(Debug, Clone, Serialize)]
-pub struct RequestRecord {
-    pub request_id: String,
-    pub method: String,
-    pub path: String,
-    /// `None` for paths outside the route table.
-    pub route_key: Option<String>,
-    pub status: u16,
-    pub latency_us: u128,
-    /// `none` (open route or no route), `allowed` or `denied`.
-    pub auth: &'static str,
-    /// The token's `sub` when allowed.
-    pub sub: Option<String>,
-    /// The `error_description` when denied.
-    pub reason: Option<String>,
-}
-
-impl fmt::Display for RequestRecord {
-    /// logfmt: `request_id=... method=POST path=/wish-list-service status=201 ...`
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "request_id={} method={} path={} route={} status={} latency_ms={:.3} auth={}",
-            self.request_id,
-            self.method,
-            logfmt_value(&self.path),
-            logfmt_value(self.route_key.as_deref().unwrap_or("-")),
-            self.status,
-            self.latency_us as f64 / 1000.0,
-            self.auth
-        )?;
-        if let Some(sub) = &self.sub {
-            write!(f, " sub={}", logfmt_value(sub))?;
-        }
-        if let Some(reason) = &self.reason {
-            write!(f, " reason={}", logfmt_value(reason))?;
-        }
-        Ok(())
-    }
-}
-
-fn logfmt_value(value: &str) -> String {
-    if !value.is_empty()
-        && value
-            .chars()
-            .all(|c| c.is_ascii_graphic() && c != '"' && c != '=')
-    {
-        value.to_string()
-    } else {
-        format!("{value:?}")
-    }
+/// What the server has refused or dropped so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ServerStats {
+    /// Connections being served now.
+    pub open_connections: usize,
+    /// Connections answered 503 because `max_connections` were open.
+    pub refused_connections: u64,
+    /// Request log records dropped because the log's reader was too slow.
+    pub dropped_log_lines: u64,
 }
 
 struct State {
@@ -183,6 +155,9 @@ struct State {
     store: Arc<dyn Store>,
     log: RequestLog,
     local_port: u16,
+    limits: ServerLimits,
+    connections: Arc<Semaphore>,
+    refused: AtomicU64,
 }
 
 /// A running dev server. Dropping it (or [`DevServer::shutdown`]) stops it.
@@ -243,6 +218,9 @@ impl DevServer {
             store: options.store,
             log: options.log,
             local_port: addr.port(),
+            limits: options.limits,
+            connections: Arc::new(Semaphore::new(options.limits.max_connections.max(1))),
+            refused: AtomicU64::new(0),
         });
         let accept = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
         let keys = state.authorizer.prefetch().await;
@@ -278,6 +256,24 @@ impl DevServer {
         self.state.self_issued.is_some()
     }
 
+    /// Connections open and refused, log lines dropped.
+    pub fn stats(&self) -> ServerStats {
+        ServerStats {
+            open_connections: self.state.limits.max_connections.max(1)
+                - self.state.connections.available_permits(),
+            refused_connections: self.state.refused.load(Ordering::Relaxed),
+            dropped_log_lines: self.state.log.dropped(),
+        }
+    }
+
+    /// The token endpoint of the self-issued server (`None` with an external issuer).
+    pub fn token_endpoint(&self) -> Option<String> {
+        self.state
+            .self_issued
+            .as_ref()
+            .map(|_| format!("{}{TOKEN_PATH}", self.base_url()))
+    }
+
     /// The outcome of the key fetch at startup: the number of usable keys, or why it failed.
     pub fn key_status(&self) -> &Result<usize, FetchError> {
         &self.keys
@@ -308,20 +304,55 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
             }
         };
         let _ = stream.set_nodelay(true);
+        let Ok(permit) = Arc::clone(&state.connections).try_acquire_owned() else {
+            state.refused.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(refuse_connection(stream));
+            continue;
+        };
         let state = Arc::clone(&state);
         tokio::spawn(async move {
+            let service_state = Arc::clone(&state);
             let service = hyper::service::service_fn(move |request| {
-                let state = Arc::clone(&state);
+                let state = Arc::clone(&service_state);
                 async move { Ok::<_, Infallible>(respond(&state, request, peer).await) }
             });
-            if let Err(err) = hyper::server::conn::http1::Builder::new()
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(state.limits.header_read_timeout)
                 .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+                .await;
+            if let Err(err) = served {
                 tracing::debug!(error = %err, "connection ended with an error");
             }
+            drop(permit);
         });
     }
+}
+
+/// The answer to one connection too many: 503 and close. What the client sends meanwhile is
+/// read and discarded (up to 64 KiB, for at most a second) so that closing does not reset the
+/// connection before the client has read the answer.
+async fn refuse_connection(mut stream: TcpStream) {
+    const BODY: &str = r#"{"message":"Service Unavailable"}"#;
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        if stream.write_all(response.as_bytes()).await.is_err() {
+            return;
+        }
+        let _ = stream.shutdown().await;
+        let mut discard = [0u8; 4096];
+        let mut total = 0;
+        while let Ok(n @ 1..) = stream.read(&mut discard).await {
+            total += n;
+            if total > 64 * 1024 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 async fn respond(
@@ -334,6 +365,7 @@ async fn respond(
     let method = request.method().as_str().to_string();
     let path = request.uri().path().to_string();
     let mut record = RequestRecord {
+        time: String::new(),
         request_id: request_id.clone(),
         method,
         path,
@@ -347,10 +379,9 @@ async fn respond(
     let response = route(state, request, peer, &request_id, &mut record).await;
     record.status = response.status().as_u16();
     record.latency_us = started.elapsed().as_micros();
-    match &state.log {
-        RequestLog::Off => {}
-        RequestLog::Tracing => tracing::info!(target: "devserver::request", "{record}"),
-        RequestLog::Custom(log) => log(&record),
+    if !matches!(state.log, RequestLog::Off) {
+        record.time = now_rfc3339();
+        state.log.record(&record);
     }
     response.map(Full::new)
 }
@@ -362,10 +393,22 @@ async fn route(
     request_id: &str,
     record: &mut RequestRecord,
 ) -> http::Response<Bytes> {
-    if let (Some(key), &Method::GET) = (&state.self_issued, request.method()) {
-        match request.uri().path() {
-            DISCOVERY_PATH => return json(discovery_document(state.settings.issuer.as_str())),
-            JWKS_PATH => return json(key.jwks()),
+    if let Some(key) = &state.self_issued {
+        match (request.method(), request.uri().path()) {
+            (&Method::GET, DISCOVERY_PATH) => {
+                return json(discovery_document(state.settings.issuer.as_str()))
+            }
+            (&Method::GET, JWKS_PATH) => return json(key.jwks()),
+            (&Method::POST, TOKEN_PATH) => {
+                return token_endpoint::issue(
+                    key,
+                    &state.settings,
+                    request,
+                    state.limits.body_read_timeout,
+                    record,
+                )
+                .await
+            }
             _ => {}
         }
     }
@@ -402,20 +445,15 @@ async fn route(
     };
 
     let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(err) => {
-            if err
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                return message(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "Request Entity Too Large",
-                    request_id,
-                );
-            }
-            return message(StatusCode::BAD_REQUEST, "Bad Request", request_id);
+    let body = match read_body(&parts, body, state.limits.body_read_timeout).await {
+        Ok(body) => body,
+        Err((status, text)) => {
+            let mut response = message(status, text, request_id);
+            // The rest of the body is not read: the connection cannot carry another request.
+            response
+                .headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
         }
     };
     let now_ms = SystemTime::now()
@@ -444,6 +482,44 @@ async fn route(
     into_http(response, request_id)
 }
 
+/// The request body, within the size and time limits; GET and HEAD bodies are not read at all.
+async fn read_body(
+    parts: &http::request::Parts,
+    body: Incoming,
+    timeout: Duration,
+) -> Result<Bytes, (StatusCode, &'static str)> {
+    if parts.method == Method::GET || parts.method == Method::HEAD {
+        return Ok(Bytes::new());
+    }
+    let too_large = (StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BYTES as u64) {
+        return Err(too_large);
+    }
+    match tokio::time::timeout(timeout, Limited::new(body, MAX_REQUEST_BYTES).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(err))
+            if err
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large)
+        }
+        Ok(Err(_)) => Err((StatusCode::BAD_REQUEST, "Bad Request")),
+        Err(_) => Err((StatusCode::REQUEST_TIMEOUT, "Request Timeout")),
+    }
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 fn denied(err: &AuthError, route_scopes: &[String], request_id: &str) -> http::Response<Bytes> {
     let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::UNAUTHORIZED);
     let text = if status == StatusCode::FORBIDDEN {
@@ -464,8 +540,10 @@ fn discovery_document(issuer: &str) -> serde_json::Value {
     serde_json::json!({
         "issuer": issuer,
         "jwks_uri": format!("{}{}", issuer.trim_end_matches('/'), JWKS_PATH),
+        "token_endpoint": format!("{}{}", issuer.trim_end_matches('/'), TOKEN_PATH),
+        "grant_types_supported": ["client_credentials"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_methods_supported": ["none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
         "response_types_supported": ["token"],
         "subject_types_supported": ["public"],
         "scopes_supported": ["openid"],
