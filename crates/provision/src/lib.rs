@@ -17,7 +17,9 @@ mod calls;
 mod context;
 mod error;
 mod function;
+mod inventory;
 mod log_group;
+mod logs;
 mod permission;
 mod plan;
 mod reconcile;
@@ -31,10 +33,14 @@ use aws_types::SdkConfig;
 use serde::Serialize;
 use stack::{StackName, StackOutputs, StackSpec};
 
-pub use calls::{is_mutating, ApiCall, CallCounter, CallReport};
+pub use calls::{is_mutating, ApiCall, CallCounter, CallReport, CALL_LOG_ENV};
 pub use context::{Clients, Env, Progress, ProgressEvent, Settings};
 pub use error::{ForeignResource, ProvisionError};
 pub use function::FunctionCode;
+pub use inventory::{
+    FoundResource, Inventory, ListReport, LookAlike, StackSummary, MAX_PAGES, TAG_REGION,
+};
+pub use logs::{FollowReport, LogEvent, LogsReport, FOLLOW_LOOKBACK, MIN_POLL_INTERVAL};
 pub use plan::{Action, Change, FieldChange, Plan, ResourceKind};
 pub use reconcile::{DataPolicy, Outcome, Removal, Teardown};
 

@@ -4,8 +4,12 @@ pub mod aws;
 pub mod build;
 pub mod dev;
 pub mod down;
+pub mod gc;
+pub mod list;
+pub mod logs;
 pub mod outputs;
 pub mod plan;
+pub mod policy;
 pub mod token;
 pub mod up;
 
