@@ -28,6 +28,14 @@ enum Command {
     Down(cmd::down::DownArgs),
     /// Print the outputs (URL, ids, names) of a deployed stack.
     Outputs(cmd::outputs::OutputsArgs),
+    /// List the stacks of the account and region: age, expiry, URL, complete or partial.
+    List(cmd::list::ListArgs),
+    /// Tear down expired or old stacks (crashed CI runs); never what is not tagged as a stack.
+    Gc(cmd::gc::GcArgs),
+    /// Print the function's log lines; --follow keeps printing new ones.
+    Logs(cmd::logs::LogsArgs),
+    /// Print the IAM policy a CI deploy role needs for stacks with a name prefix.
+    Policy(cmd::policy::PolicyArgs),
     /// Serve the API on 127.0.0.1 with API Gateway's JWT authorizer rules enforced.
     Dev(cmd::dev::DevArgs),
     /// Print an access token signed by the local dev key, accepted by `wishctl dev`.
@@ -67,6 +75,10 @@ fn main() -> ExitCode {
             Command::Plan(args) => cmd::plan::run(args).await,
             Command::Down(args) => cmd::down::run(args).await,
             Command::Outputs(args) => cmd::outputs::run(args).await,
+            Command::List(args) => cmd::list::run(args).await,
+            Command::Gc(args) => cmd::gc::run(args).await,
+            Command::Logs(args) => cmd::logs::run(args).await,
+            Command::Policy(args) => cmd::policy::run(args),
             Command::Dev(args) => cmd::dev::run(args).await,
             Command::Token(args) => cmd::token::run(args).await,
             Command::Build(args) => cmd::build::run(args).await,

@@ -106,10 +106,36 @@ impl CallCounter {
     }
 
     fn record(&self, call: ApiCall) {
+        append_to_call_log(&call);
         match self.log.lock() {
             Ok(mut log) => log.push(call),
             Err(poisoned) => poisoned.into_inner().push(call),
         }
+    }
+}
+
+/// `WISHCTL_CALL_LOG=PATH`: every call of the process is also appended to PATH as one JSON line
+/// (`{"service":"Lambda","operation":"GetFunction","mutating":false}`), so that a command run as a
+/// process reports its calls; the IAM policy coverage test reads it.
+pub const CALL_LOG_ENV: &str = "WISHCTL_CALL_LOG";
+
+fn append_to_call_log(call: &ApiCall) {
+    use std::io::Write as _;
+    static LOG: std::sync::OnceLock<Option<Mutex<std::fs::File>>> = std::sync::OnceLock::new();
+    let log = LOG.get_or_init(|| {
+        let path = std::env::var_os(CALL_LOG_ENV)?;
+        let opened = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path);
+        opened
+            .map_err(|e| tracing::warn!("cannot open {CALL_LOG_ENV}={path:?}: {e}"))
+            .ok()
+            .map(Mutex::new)
+    });
+    if let (Some(file), Ok(line)) = (log, serde_json::to_string(call)) {
+        let mut file = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = writeln!(file, "{line}");
     }
 }
 

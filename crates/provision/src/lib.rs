@@ -24,8 +24,10 @@ mod desired;
 mod error;
 mod field;
 mod function;
+mod inventory;
 mod lock;
 mod log_group;
+mod logs;
 mod observe;
 mod outputs;
 mod ownership;
@@ -44,7 +46,7 @@ use aws_types::SdkConfig;
 use serde::Serialize;
 use stack::{StackName, StackOutputs, StackSpec};
 
-pub use calls::{is_mutating, ApiCall, CallCounter, CallReport};
+pub use calls::{is_mutating, ApiCall, CallCounter, CallReport, CALL_LOG_ENV};
 pub use context::{timeout_config, Clients, Env, Progress, ProgressEvent, Settings};
 pub use error::{ForeignResource, ProvisionError};
 pub use field::{
@@ -52,6 +54,10 @@ pub use field::{
     PermissionField, RoleField, RolePolicyField, RouteField, StageField, TableField,
 };
 pub use function::FunctionCode;
+pub use inventory::{
+    FoundResource, Inventory, ListReport, LookAlike, StackSummary, MAX_PAGES, TAG_REGION,
+};
+pub use logs::{FollowReport, LogEvent, LogsReport, FOLLOW_LOOKBACK, MIN_POLL_INTERVAL};
 pub use plan::{Action, Change, FieldChange, Plan, ResourceKind};
 pub use teardown::{DataPolicy, Outcome, Removal, Teardown};
 

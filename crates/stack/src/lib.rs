@@ -10,8 +10,10 @@ mod arch;
 mod auth;
 mod error;
 mod iam;
+mod lifetime;
 mod names;
 mod outputs;
+mod policy;
 mod routes;
 mod spec;
 mod table;
@@ -21,8 +23,15 @@ pub use arch::Architecture;
 pub use auth::{AuthorizerSettings, Issuer, IDENTITY_SOURCE, MAX_AUDIENCES, MAX_SCOPES_PER_ROUTE};
 pub use error::SpecError;
 pub use iam::{access_policy, log_group_arn, table_arn, trust_policy, LAMBDA_SERVICE_PRINCIPAL};
+pub use lifetime::{
+    parse_duration, Expiry, LifetimeError, Ttl, UtcTime, MAX_TTL, NO_EXPIRY, TAG_EXPIRES_AT,
+};
 pub use names::{role_name, Region, ResourceNames, StackName, DEFAULT_STACK, ROLE_PATH};
 pub use outputs::{invoke_url, StackOutputs};
+pub use policy::{
+    all_grants, deploy_policy, grants_for, Grant, OperationGrants, PolicyError, PolicyScope,
+    Target, OPERATIONS,
+};
 pub use routes::{Route, RouteAuth, ROUTES, SERVICE_PATH};
 pub use spec::{CorsSettings, FunctionSettings, StackSpec, DEFAULT_LOG_RETENTION_DAYS};
 pub use table::{TableKey, TABLE_KEY};

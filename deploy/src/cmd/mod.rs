@@ -4,10 +4,14 @@ pub mod aws;
 pub mod build;
 pub mod dev;
 pub mod down;
+pub mod gc;
 pub mod issuer_check;
+pub mod list;
+pub mod logs;
 pub mod output;
 pub mod outputs;
 pub mod plan;
+pub mod policy;
 pub mod token;
 pub mod up;
 

@@ -53,6 +53,11 @@ pub struct StackArgs {
     /// Content-Type headers), e.g. https://app.example.com. Repeat for more.
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     pub cors_origins: Vec<String>,
+    /// Lifetime: the stack expires this long after this run (30m, 2h, 7d; tag
+    /// wishctl:expires-at) and `wishctl gc --expired` removes it then; `none` clears it. Without
+    /// --ttl the recorded expiry is kept.
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
     #[command(flatten)]
     pub aws: AwsArgs,
     #[command(flatten)]
@@ -82,7 +87,14 @@ impl StackArgs {
             DEFAULT_LOG_RETENTION_DAYS,
         )?;
         let cors = CorsSettings::new(self.cors_origins.iter().cloned())?;
-        let tags = Tags::for_stack(&name, self.tags.iter().map(String::as_str))?;
+        let mut tags = self.tags.clone();
+        if let Some(ttl) = &self.ttl {
+            tags.push(
+                ttl.parse::<stack::Ttl>()?
+                    .tag_from(std::time::SystemTime::now()),
+            );
+        }
+        let tags = Tags::for_stack(&name, tags.iter().map(String::as_str))?;
         Ok(StackSpec {
             name,
             authorizer,

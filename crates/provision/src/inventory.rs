@@ -1,0 +1,895 @@
+//! Discovering the stacks of an account and region (`wishctl list`, `wishctl gc`).
+//!
+//! There is no state file, so the stacks are found the way AWS holds them: each service's own
+//! list call narrowed to wishctl's names (`ListTables`, `ListFunctions`, `DescribeLogGroups`
+//! with the prefix `/aws/lambda/wishctl-`, `ListRoles` under the path `/wishctl/`, `GetApis`),
+//! then each candidate's tags. The tagging API would be one call, but it finds neither IAM roles
+//! nor HTTP APIs on every backend (DESIGN.md), and a run killed right after `CreateRole` leaves
+//! nothing else behind.
+//!
+//! A resource belongs to stack `NAME` only when it carries the tag `wishctl:stack=NAME` *and*
+//! has the name `stack` derives for `NAME`: anything else named like ours (a table someone made
+//! by hand, a copy with the tag removed) is reported as a look-alike and never acted on. Roles
+//! are global: one tagged `wishctl:region` for another region belongs to that region's stack; one
+//! without the region tag counts here only under the name `stack` derives for this region.
+//!
+//! Every listing is paginated with a page-count guard ([`MAX_PAGES`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::SystemTime;
+
+use futures::StreamExt as _;
+use serde::Serialize;
+use stack::{
+    Expiry, ResourceNames, StackName, UtcTime, ROLE_PATH, ROUTES, TAG_EXPIRES_AT, TAG_STACK,
+};
+
+use crate::calls::{fork, CallReport};
+use crate::context::{found, Ctx, SdkResultExt};
+use crate::{Provisioner, ResourceKind};
+
+/// The most pages any one listing reads before it stops with an error: at the services' page
+/// sizes, tens of thousands of resources, far beyond an account wishctl can list usefully.
+pub const MAX_PAGES: usize = 200;
+
+/// How many tag reads run at once: polite to API rate limits, still fast for dozens of stacks.
+const CONCURRENT_READS: usize = 6;
+
+/// The tag other regions' roles carry (roles are global, the stack is regional).
+pub const TAG_REGION: &str = "wishctl:region";
+
+/// The names every wishctl resource of `kind` starts and ends with, for any stack.
+fn name_shape(kind: ResourceKind) -> (&'static str, &'static str) {
+    match kind {
+        ResourceKind::Table => ("wishctl-", "-items"),
+        ResourceKind::Role => ("wishctl-", ""),
+        ResourceKind::Function => ("wishctl-", "-api"),
+        ResourceKind::LogGroup => ("/aws/lambda/wishctl-", "-api"),
+        _ => ("wishctl-", ""),
+    }
+}
+
+/// The names of `stack`'s resources in `region` (role names carry the region); this is the one
+/// place that asks `stack` for them.
+fn derived_names(stack: &StackName, region: &str) -> ResourceNames {
+    match region.parse::<stack::Region>() {
+        Ok(region) => stack.resources(&region),
+        // `discover` validated the region first; were it invalid, no resource has these names.
+        Err(_) => ResourceNames {
+            table: String::new(),
+            role: String::new(),
+            role_policy: String::new(),
+            function: String::new(),
+            log_group: String::new(),
+            api: String::new(),
+            authorizer: String::new(),
+            permission_statement: String::new(),
+        },
+    }
+}
+
+/// One resource found in the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FoundResource {
+    pub kind: ResourceKind,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<UtcTime>,
+}
+
+impl fmt::Display for FoundResource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind, self.name)
+    }
+}
+
+/// A resource named like a stack's that is not one (untagged, or tagged for a stack whose name
+/// does not derive it). `list` reports it; `gc` never touches it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LookAlike {
+    #[serde(flatten)]
+    pub resource: FoundResource,
+    pub reason: String,
+}
+
+/// One stack as found in the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackSummary {
+    pub stack: StackName,
+    /// The earliest creation time of its resources (a function alone only tells when it was
+    /// last modified, which is used then: the stack is at least that old).
+    pub created_at: Option<UtcTime>,
+    /// From the `wishctl:expires-at` tags; when resources disagree, the one that keeps the stack
+    /// alive longest.
+    pub expires_at: Option<Expiry>,
+    /// Whether the expiry had passed when the stack was listed.
+    pub expired: bool,
+    /// The invoke URL, when the stack has its HTTP API.
+    pub url: Option<String>,
+    pub api_id: Option<String>,
+    /// Every resource a complete stack has is there.
+    pub complete: bool,
+    /// What a complete stack would have and this one lacks (`role policy wishctl-x-access`, ...).
+    pub missing: Vec<String>,
+    pub resources: Vec<FoundResource>,
+}
+
+impl StackSummary {
+    /// How old the stack was at `now` (zero when its creation time is unknown or later).
+    pub fn age_at(&self, now: UtcTime) -> Option<std::time::Duration> {
+        self.created_at.map(|created| created.until(now))
+    }
+}
+
+/// Every stack of the account and region, and what only looks like one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Inventory {
+    pub region: String,
+    /// When the inventory was taken (`expired` is relative to it).
+    pub listed_at: UtcTime,
+    /// Sorted by stack name.
+    pub stacks: Vec<StackSummary>,
+    pub look_alikes: Vec<LookAlike>,
+}
+
+/// The result of [`Provisioner::list_stacks`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ListReport {
+    pub inventory: Inventory,
+    pub calls: CallReport,
+}
+
+impl Provisioner {
+    /// Finds every stack of the account in the clients' region, complete or partial, with its
+    /// creation time, expiry and URL. Read-only.
+    pub async fn list_stacks(&self, now: SystemTime) -> anyhow::Result<ListReport> {
+        let (inventory, calls) = self
+            .counted(discover(&self.ctx, UtcTime::from_system_time(now)))
+            .await?;
+        Ok(ListReport { inventory, calls })
+    }
+}
+
+/// A guard against endless pagination: counts the pages of one listing.
+pub(crate) struct PageGuard {
+    what: &'static str,
+    pages: usize,
+}
+
+impl PageGuard {
+    pub(crate) fn new(what: &'static str) -> Self {
+        PageGuard { what, pages: 0 }
+    }
+
+    pub(crate) fn next(&mut self) -> anyhow::Result<()> {
+        self.pages += 1;
+        if self.pages > MAX_PAGES {
+            anyhow::bail!(
+                "stopped {} after {MAX_PAGES} pages: the service kept returning a next-page token. \
+                 Retry later; if it persists, the account holds more than wishctl can list",
+                self.what
+            );
+        }
+        Ok(())
+    }
+}
+
+fn has_shape(name: &str, kind: ResourceKind) -> bool {
+    let (head, tail) = name_shape(kind);
+    name.len() > head.len() + tail.len() && name.starts_with(head) && name.ends_with(tail)
+}
+
+/// A listed resource with its tags.
+#[derive(Debug, Clone)]
+struct Tagged {
+    resource: FoundResource,
+    tags: BTreeMap<String, String>,
+    /// Only for APIs: the id.
+    api_id: Option<String>,
+}
+
+fn to_map<'a>(
+    tags: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> BTreeMap<String, String> {
+    tags.into_iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn smithy_time(t: &aws_smithy_types::DateTime) -> UtcTime {
+    UtcTime::from_unix_seconds(t.secs())
+}
+
+async fn tables(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
+    let ddb = &ctx.clients.dynamodb;
+    let mut names = Vec::new();
+    let mut next = None;
+    let mut guard = PageGuard::new("listing DynamoDB tables (ListTables)");
+    loop {
+        guard.next()?;
+        let page = ddb
+            .list_tables()
+            .set_exclusive_start_table_name(next)
+            .send()
+            .await
+            .doing(|| "listing DynamoDB tables".to_string())?;
+        names.extend(
+            page.table_names()
+                .iter()
+                .filter(|n| has_shape(n, ResourceKind::Table))
+                .cloned(),
+        );
+        next = page.last_evaluated_table_name().map(str::to_string);
+        if next.is_none() {
+            break;
+        }
+    }
+    let reads = names.into_iter().map(|name| async move {
+        let Some(described) = found(ddb.describe_table().table_name(&name).send().await, |e| {
+            e.is_resource_not_found_exception()
+        })
+        .doing(|| format!("describing table {name}"))?
+        else {
+            return anyhow::Ok(None);
+        };
+        let Some(table) = described.table() else {
+            return Ok(None);
+        };
+        let Some(arn) = table.table_arn() else {
+            return Ok(None);
+        };
+        let mut tags = BTreeMap::new();
+        let mut next = None;
+        let mut guard = PageGuard::new("listing the tags of a table (ListTagsOfResource)");
+        loop {
+            guard.next()?;
+            let Some(page) = found(
+                ddb.list_tags_of_resource()
+                    .resource_arn(arn)
+                    .set_next_token(next)
+                    .send()
+                    .await,
+                |e| e.is_resource_not_found_exception(),
+            )
+            .doing(|| format!("listing tags of table {name}"))?
+            else {
+                return Ok(None);
+            };
+            for tag in page.tags() {
+                tags.insert(tag.key().to_string(), tag.value().to_string());
+            }
+            next = page.next_token().map(str::to_string);
+            if next.is_none() {
+                break;
+            }
+        }
+        Ok(Some(Tagged {
+            resource: FoundResource {
+                kind: ResourceKind::Table,
+                created_at: table.creation_date_time().map(smithy_time),
+                name,
+            },
+            tags,
+            api_id: None,
+        }))
+    });
+    collect(reads).await
+}
+
+async fn functions(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
+    let lambda = &ctx.clients.lambda;
+    let mut listed = Vec::new();
+    let mut next = None;
+    let mut guard = PageGuard::new("listing Lambda functions (ListFunctions)");
+    loop {
+        guard.next()?;
+        let page = lambda
+            .list_functions()
+            .set_marker(next)
+            .send()
+            .await
+            .doing(|| "listing Lambda functions".to_string())?;
+        for function in page.functions() {
+            if let (Some(name), Some(arn)) = (function.function_name(), function.function_arn()) {
+                if has_shape(name, ResourceKind::Function) {
+                    let modified = function.last_modified().and_then(UtcTime::parse_rfc3339);
+                    listed.push((name.to_string(), arn.to_string(), modified));
+                }
+            }
+        }
+        next = page.next_marker().map(str::to_string);
+        if next.is_none() {
+            break;
+        }
+    }
+    let reads = listed.into_iter().map(|(name, arn, modified)| async move {
+        let Some(output) = found(lambda.list_tags().resource(&arn).send().await, |e| {
+            e.is_resource_not_found_exception()
+        })
+        .doing(|| format!("listing tags of function {name}"))?
+        else {
+            return anyhow::Ok(None);
+        };
+        Ok(Some(Tagged {
+            resource: FoundResource {
+                kind: ResourceKind::Function,
+                name,
+                created_at: modified,
+            },
+            tags: output.tags().map(to_map).unwrap_or_default(),
+            api_id: None,
+        }))
+    });
+    collect(reads).await
+}
+
+async fn log_groups(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
+    let logs = &ctx.clients.logs;
+    let (prefix, _) = name_shape(ResourceKind::LogGroup);
+    let mut listed = Vec::new();
+    let mut next = None;
+    let mut guard = PageGuard::new("listing log groups (DescribeLogGroups)");
+    loop {
+        guard.next()?;
+        let page = logs
+            .describe_log_groups()
+            .log_group_name_prefix(prefix)
+            .set_next_token(next)
+            .send()
+            .await
+            .doing(|| format!("listing log groups {prefix}*"))?;
+        for group in page.log_groups() {
+            let Some(name) = group.log_group_name() else {
+                continue;
+            };
+            if !has_shape(name, ResourceKind::LogGroup) {
+                continue;
+            }
+            let arn = group
+                .log_group_arn()
+                .map(str::to_string)
+                .or_else(|| group.arn().map(|a| a.trim_end_matches(":*").to_string()));
+            if let Some(arn) = arn {
+                let created = group.creation_time().map(UtcTime::from_unix_millis);
+                listed.push((name.to_string(), arn, created));
+            }
+        }
+        next = page.next_token().map(str::to_string);
+        if next.is_none() {
+            break;
+        }
+    }
+    let reads = listed.into_iter().map(|(name, arn, created)| async move {
+        let Some(output) = found(
+            logs.list_tags_for_resource()
+                .resource_arn(&arn)
+                .send()
+                .await,
+            |e| e.is_resource_not_found_exception(),
+        )
+        .doing(|| format!("listing tags of log group {name}"))?
+        else {
+            return anyhow::Ok(None);
+        };
+        Ok(Some(Tagged {
+            resource: FoundResource {
+                kind: ResourceKind::LogGroup,
+                name,
+                created_at: created,
+            },
+            tags: output.tags().map(to_map).unwrap_or_default(),
+            api_id: None,
+        }))
+    });
+    collect(reads).await
+}
+
+async fn roles(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
+    let iam = &ctx.clients.iam;
+    let mut listed = Vec::new();
+    let mut next = None;
+    let mut guard = PageGuard::new("listing IAM roles (ListRoles)");
+    loop {
+        guard.next()?;
+        let page = iam
+            .list_roles()
+            .path_prefix(ROLE_PATH)
+            .set_marker(next)
+            .send()
+            .await
+            .doing(|| format!("listing IAM roles under {ROLE_PATH}"))?;
+        for role in page.roles() {
+            if has_shape(role.role_name(), ResourceKind::Role) {
+                listed.push((
+                    role.role_name().to_string(),
+                    smithy_time(role.create_date()),
+                ));
+            }
+        }
+        next = page
+            .is_truncated()
+            .then(|| page.marker().map(str::to_string))
+            .flatten();
+        if next.is_none() {
+            break;
+        }
+    }
+    let reads = listed.into_iter().map(|(name, created)| async move {
+        let mut tags = BTreeMap::new();
+        let mut next = None;
+        let mut guard = PageGuard::new("listing the tags of a role (ListRoleTags)");
+        loop {
+            guard.next()?;
+            let Some(page) = found(
+                iam.list_role_tags()
+                    .role_name(&name)
+                    .set_marker(next)
+                    .send()
+                    .await,
+                |e| e.is_no_such_entity_exception(),
+            )
+            .doing(|| format!("listing tags of role {name}"))?
+            else {
+                return anyhow::Ok(None);
+            };
+            for tag in page.tags() {
+                tags.insert(tag.key().to_string(), tag.value().to_string());
+            }
+            next = page
+                .is_truncated()
+                .then(|| page.marker().map(str::to_string))
+                .flatten();
+            if next.is_none() {
+                break;
+            }
+        }
+        Ok(Some(Tagged {
+            resource: FoundResource {
+                kind: ResourceKind::Role,
+                name,
+                created_at: Some(created),
+            },
+            tags,
+            api_id: None,
+        }))
+    });
+    collect(reads).await
+}
+
+async fn apis(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
+    let apigw = &ctx.clients.apigateway;
+    let mut found_apis = Vec::new();
+    let mut next = None;
+    let mut guard = PageGuard::new("listing HTTP APIs (GetApis)");
+    loop {
+        guard.next()?;
+        let page = apigw
+            .get_apis()
+            .set_next_token(next)
+            .send()
+            .await
+            .doing(|| "listing HTTP APIs".to_string())?;
+        for api in page.items() {
+            let (Some(name), Some(id)) = (api.name(), api.api_id()) else {
+                continue;
+            };
+            if !has_shape(name, ResourceKind::Api) {
+                continue;
+            }
+            found_apis.push(Tagged {
+                resource: FoundResource {
+                    kind: ResourceKind::Api,
+                    name: name.to_string(),
+                    created_at: api.created_date().map(smithy_time),
+                },
+                tags: api.tags().map(to_map).unwrap_or_default(),
+                api_id: Some(id.to_string()),
+            });
+        }
+        next = page.next_token().map(str::to_string);
+        if next.is_none() {
+            break;
+        }
+    }
+    Ok(found_apis)
+}
+
+/// Runs the reads a few at a time and keeps what still exists.
+async fn collect<F>(reads: impl Iterator<Item = F>) -> anyhow::Result<Vec<Tagged>>
+where
+    F: std::future::Future<Output = anyhow::Result<Option<Tagged>>>,
+{
+    let results: Vec<_> = futures::stream::iter(reads.map(fork))
+        .buffer_unordered(CONCURRENT_READS)
+        .collect()
+        .await;
+    let mut found = Vec::new();
+    for result in results {
+        if let Some(tagged) = result? {
+            found.push(tagged);
+        }
+    }
+    Ok(found)
+}
+
+/// Which stack a tagged resource belongs to in `region`, or why it belongs to none. `Ok(None)`:
+/// another region's role, which is neither ours nor a look-alike.
+fn owner(tagged: &Tagged, region: &str) -> Result<Option<StackName>, String> {
+    let Some(value) = tagged.tags.get(TAG_STACK) else {
+        return Err(format!("no {TAG_STACK} tag"));
+    };
+    let Ok(stack) = value.parse::<StackName>() else {
+        return Err(format!(
+            "tagged {TAG_STACK}={value}, which is not a stack name"
+        ));
+    };
+    let kind = tagged.resource.kind;
+    if kind == ResourceKind::Role {
+        if tagged.tags.get(TAG_REGION).is_some_and(|r| r != region) {
+            return Ok(None);
+        }
+    }
+    let names = derived_names(&stack, region);
+    let expected = match kind {
+        ResourceKind::Table => &names.table,
+        ResourceKind::Role => &names.role,
+        ResourceKind::Function => &names.function,
+        ResourceKind::LogGroup => &names.log_group,
+        ResourceKind::Api => &names.api,
+        _ => return Err("not a kind wishctl lists".to_string()),
+    };
+    if &tagged.resource.name != expected {
+        return Err(format!(
+            "tagged {TAG_STACK}={stack}, but that stack's {kind} is named {expected}"
+        ));
+    }
+    Ok(Some(stack))
+}
+
+/// What was found for one stack, before its details are read.
+#[derive(Debug, Default)]
+struct Members {
+    resources: Vec<Tagged>,
+}
+
+impl Members {
+    fn of(&self, kind: ResourceKind) -> impl Iterator<Item = &Tagged> {
+        self.resources
+            .iter()
+            .filter(move |t| t.resource.kind == kind)
+    }
+
+    fn has(&self, kind: ResourceKind) -> bool {
+        self.of(kind).next().is_some()
+    }
+
+    /// The stack's API: the oldest of those tagged for it (as `up` picks it).
+    fn api(&self) -> Option<&Tagged> {
+        self.of(ResourceKind::Api).min_by(|a, b| {
+            (a.resource.created_at, &a.api_id).cmp(&(b.resource.created_at, &b.api_id))
+        })
+    }
+}
+
+/// Reads every listing, sorts the resources into stacks, and checks what each stack lacks.
+async fn discover(ctx: &Ctx, now: UtcTime) -> anyhow::Result<Inventory> {
+    let region = crate::observe::region(ctx)?.to_string();
+    let (tables, functions, log_groups, roles, apis) = tokio::try_join!(
+        fork(tables(ctx)),
+        fork(functions(ctx)),
+        fork(log_groups(ctx)),
+        fork(roles(ctx)),
+        fork(apis(ctx)),
+    )?;
+    let mut stacks: BTreeMap<StackName, Members> = BTreeMap::new();
+    let mut look_alikes = Vec::new();
+    for tagged in tables
+        .into_iter()
+        .chain(functions)
+        .chain(log_groups)
+        .chain(roles)
+        .chain(apis)
+    {
+        match owner(&tagged, &region) {
+            Ok(Some(stack)) => stacks.entry(stack).or_default().resources.push(tagged),
+            Ok(None) => {}
+            Err(reason) => look_alikes.push(LookAlike {
+                resource: tagged.resource,
+                reason,
+            }),
+        }
+    }
+    let details = stacks.into_iter().map(|(stack, members)| {
+        let region = region.clone();
+        fork(async move { summarize(ctx, stack, members, &region, now).await })
+    });
+    let summaries: Vec<anyhow::Result<StackSummary>> = futures::stream::iter(details)
+        .buffer_unordered(CONCURRENT_READS)
+        .collect()
+        .await;
+    let mut stacks = summaries.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    stacks.sort_by(|a, b| a.stack.cmp(&b.stack));
+    look_alikes.sort_by(|a, b| {
+        (a.resource.kind, &a.resource.name).cmp(&(b.resource.kind, &b.resource.name))
+    });
+    Ok(Inventory {
+        region,
+        listed_at: now,
+        stacks,
+        look_alikes,
+    })
+}
+
+/// The parts of a stack that live inside its resources: the role's inline policy, the
+/// function's invoke permission, the API's routes and authorizer.
+#[derive(Debug, Default)]
+struct Insides {
+    role_policy: bool,
+    permission: bool,
+    /// Route keys present, and whether a JWT route points at an authorizer.
+    routes: Vec<String>,
+    authorizer: bool,
+}
+
+async fn insides(ctx: &Ctx, names: &ResourceNames, members: &Members) -> anyhow::Result<Insides> {
+    let clients = &ctx.clients;
+    let role_policy = async {
+        if !members.has(ResourceKind::Role) {
+            return anyhow::Ok(false);
+        }
+        let policy = found(
+            clients
+                .iam
+                .get_role_policy()
+                .role_name(&names.role)
+                .policy_name(&names.role_policy)
+                .send()
+                .await,
+            |e| e.is_no_such_entity_exception(),
+        )
+        .doing(|| {
+            format!(
+                "reading policy {} of role {}",
+                names.role_policy, names.role
+            )
+        })?;
+        Ok(policy.is_some())
+    };
+    let permission = async {
+        if !members.has(ResourceKind::Function) {
+            return anyhow::Ok(false);
+        }
+        let policy = found(
+            clients
+                .lambda
+                .get_policy()
+                .function_name(&names.function)
+                .send()
+                .await,
+            |e| e.is_resource_not_found_exception(),
+        )
+        .doing(|| format!("reading the resource policy of function {}", names.function))?;
+        let statement = &names.permission_statement;
+        Ok(policy
+            .and_then(|p| p.policy().map(str::to_string))
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|doc| doc.get("Statement").and_then(|s| s.as_array()).cloned())
+            .is_some_and(|statements| {
+                statements
+                    .iter()
+                    .any(|s| s.get("Sid").and_then(|v| v.as_str()) == Some(statement))
+            }))
+    };
+    let routes = async {
+        let Some(api_id) = members.api().and_then(|a| a.api_id.clone()) else {
+            return anyhow::Ok((Vec::new(), false));
+        };
+        let mut keys = Vec::new();
+        let mut authorizer = false;
+        let mut next = None;
+        let mut guard = PageGuard::new("listing the routes of an HTTP API (GetRoutes)");
+        loop {
+            guard.next()?;
+            let Some(page) = found(
+                clients
+                    .apigateway
+                    .get_routes()
+                    .api_id(&api_id)
+                    .set_next_token(next)
+                    .send()
+                    .await,
+                |e| e.is_not_found_exception(),
+            )
+            .doing(|| format!("listing the routes of HTTP API {api_id}"))?
+            else {
+                break;
+            };
+            for route in page.items() {
+                if let Some(key) = route.route_key() {
+                    keys.push(key.to_string());
+                }
+                if route.authorizer_id().is_some() {
+                    authorizer = true;
+                }
+            }
+            next = page.next_token().map(str::to_string);
+            if next.is_none() {
+                break;
+            }
+        }
+        Ok((keys, authorizer))
+    };
+    let (role_policy, permission, (routes, authorizer)) =
+        tokio::try_join!(fork(role_policy), fork(permission), fork(routes))?;
+    Ok(Insides {
+        role_policy,
+        permission,
+        routes,
+        authorizer,
+    })
+}
+
+async fn summarize(
+    ctx: &Ctx,
+    stack: StackName,
+    members: Members,
+    region: &str,
+    now: UtcTime,
+) -> anyhow::Result<StackSummary> {
+    let names = derived_names(&stack, region);
+    let inside = insides(ctx, &names, &members).await?;
+    let mut missing = Vec::new();
+    let mut need = |present: bool, kind: ResourceKind, name: &str| {
+        if !present {
+            missing.push(format!("{kind} {name}"));
+        }
+    };
+    need(
+        members.has(ResourceKind::Table),
+        ResourceKind::Table,
+        &names.table,
+    );
+    need(
+        members.has(ResourceKind::LogGroup),
+        ResourceKind::LogGroup,
+        &names.log_group,
+    );
+    need(
+        members.has(ResourceKind::Role),
+        ResourceKind::Role,
+        &names.role,
+    );
+    need(
+        inside.role_policy,
+        ResourceKind::RolePolicy,
+        &names.role_policy,
+    );
+    need(
+        members.has(ResourceKind::Function),
+        ResourceKind::Function,
+        &names.function,
+    );
+    need(
+        inside.permission,
+        ResourceKind::Permission,
+        &names.permission_statement,
+    );
+    let api = members.api();
+    need(api.is_some(), ResourceKind::Api, &names.api);
+    if api.is_some() {
+        for route in ROUTES {
+            let key = route.key();
+            need(inside.routes.contains(&key), ResourceKind::Route, &key);
+        }
+        need(
+            inside.authorizer,
+            ResourceKind::Authorizer,
+            &names.authorizer,
+        );
+    }
+    let expires_at = members
+        .resources
+        .iter()
+        .filter_map(|t| t.tags.get(TAG_EXPIRES_AT))
+        .map(|value| Expiry::from_tag(value))
+        .reduce(Expiry::longest);
+    let created_at = members
+        .resources
+        .iter()
+        .filter_map(|t| t.resource.created_at)
+        .min();
+    let api_id = api.and_then(|a| a.api_id.clone());
+    let mut resources: Vec<FoundResource> = members
+        .resources
+        .iter()
+        .map(|t| {
+            let mut resource = t.resource.clone();
+            if let Some(id) = &t.api_id {
+                resource.name = format!("{} ({id})", resource.name);
+            }
+            resource
+        })
+        .collect();
+    resources.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    Ok(StackSummary {
+        expired: expires_at.as_ref().is_some_and(|e| e.is_expired(now)),
+        url: api_id.as_deref().map(|id| stack::invoke_url(id, region)),
+        api_id,
+        complete: missing.is_empty(),
+        missing,
+        created_at,
+        expires_at,
+        resources,
+        stack,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tagged(kind: ResourceKind, name: &str, tags: &[(&str, &str)]) -> Tagged {
+        Tagged {
+            resource: FoundResource {
+                kind,
+                name: name.to_string(),
+                created_at: None,
+            },
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            api_id: None,
+        }
+    }
+
+    #[test]
+    fn a_resource_belongs_to_a_stack_by_tag_and_derived_name_together() {
+        let ok = tagged(ResourceKind::Table, "wishctl-a-items", &[(TAG_STACK, "a")]);
+        assert_eq!(owner(&ok, "us-east-1"), Ok(Some("a".parse().unwrap())));
+        let untagged = tagged(ResourceKind::Table, "wishctl-a-items", &[]);
+        assert!(owner(&untagged, "us-east-1").is_err());
+        let wrong_stack = tagged(ResourceKind::Table, "wishctl-a-items", &[(TAG_STACK, "b")]);
+        assert!(owner(&wrong_stack, "us-east-1").is_err());
+        let bad_value = tagged(
+            ResourceKind::Table,
+            "wishctl-a-items",
+            &[(TAG_STACK, "A B")],
+        );
+        assert!(owner(&bad_value, "us-east-1").is_err());
+    }
+
+    #[test]
+    fn roles_of_other_regions_are_neither_ours_nor_look_alikes() {
+        let other = tagged(
+            ResourceKind::Role,
+            "wishctl-a-fn",
+            &[(TAG_STACK, "a"), (TAG_REGION, "eu-west-1")],
+        );
+        assert_eq!(owner(&other, "us-east-1"), Ok(None));
+        let here = tagged(
+            ResourceKind::Role,
+            "wishctl-a-fn",
+            &[(TAG_STACK, "a"), (TAG_REGION, "us-east-1")],
+        );
+        assert!(matches!(owner(&here, "us-east-1"), Ok(Some(_))));
+        let legacy = tagged(ResourceKind::Role, "wishctl-a-fn", &[(TAG_STACK, "a")]);
+        assert!(matches!(owner(&legacy, "us-east-1"), Ok(Some(_))));
+    }
+
+    #[test]
+    fn name_shapes_filter_before_any_tag_read() {
+        assert!(has_shape("wishctl-a-items", ResourceKind::Table));
+        assert!(!has_shape("wishctl--items", ResourceKind::Table));
+        assert!(!has_shape("orders", ResourceKind::Table));
+        assert!(has_shape(
+            "/aws/lambda/wishctl-a-api",
+            ResourceKind::LogGroup
+        ));
+        assert!(!has_shape("/aws/lambda/other", ResourceKind::LogGroup));
+    }
+}

@@ -1,0 +1,269 @@
+//! The function's log lines (`wishctl logs`): `FilterLogEvents` on the stack's log group over a
+//! time range, and `--follow` by polling it.
+//!
+//! `StartLiveTail` would stream, but it is an event stream that emulators such as moto do not
+//! serve, and it needs its own IAM action; polling every few seconds is well inside
+//! `FilterLogEvents`' rate limit and works the same everywhere. Each poll reads from a little
+//! before the newest event seen (CloudWatch may ingest an event after a later one), and events
+//! already printed are recognised by their event id, so nothing is printed twice and nothing
+//! late is lost.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use stack::StackName;
+
+use crate::calls::CallReport;
+use crate::context::{Ctx, SdkResultExt};
+use crate::inventory::PageGuard;
+use crate::Provisioner;
+
+/// How far before the newest event seen each poll starts reading again, to catch events that
+/// CloudWatch ingested late.
+pub const FOLLOW_LOOKBACK: Duration = Duration::from_secs(30);
+
+/// The shortest pause between two polls of `--follow`.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// One log line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEvent {
+    pub event_id: String,
+    /// Milliseconds since the Unix epoch, as CloudWatch records it.
+    pub timestamp: i64,
+    pub log_stream: String,
+    /// The line without its trailing newline.
+    pub message: String,
+}
+
+impl LogEvent {
+    /// The time as RFC 3339 UTC with milliseconds.
+    pub fn time(&self) -> String {
+        let secs = stack::UtcTime::from_unix_millis(self.timestamp).to_string();
+        format!(
+            "{}.{:03}Z",
+            secs.trim_end_matches('Z'),
+            self.timestamp.rem_euclid(1000)
+        )
+    }
+}
+
+/// The result of [`Provisioner::log_events`].
+#[derive(Debug, Clone, Serialize)]
+pub struct LogsReport {
+    pub log_group: String,
+    pub events: Vec<LogEvent>,
+    pub calls: CallReport,
+}
+
+/// The result of [`Provisioner::follow_logs`].
+#[derive(Debug, Clone, Serialize)]
+pub struct FollowReport {
+    pub log_group: String,
+    /// How many events were passed on.
+    pub events: usize,
+    pub polls: usize,
+    pub calls: CallReport,
+}
+
+fn millis(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Every event of `log_group` from `start_ms` on, oldest first.
+async fn read_from(ctx: &Ctx, log_group: &str, start_ms: i64) -> anyhow::Result<Vec<LogEvent>> {
+    let logs = &ctx.clients.logs;
+    let mut events = Vec::new();
+    let mut next = None;
+    let mut guard = PageGuard::new("reading log events (FilterLogEvents)");
+    loop {
+        guard.next()?;
+        let page = logs
+            .filter_log_events()
+            .log_group_name(log_group)
+            .start_time(start_ms)
+            .set_next_token(next)
+            .send()
+            .await;
+        let page = match page {
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                anyhow::bail!(
+                    "log group {log_group} does not exist in this region: is the stack deployed \
+                     here? (`wishctl list` shows the stacks of a region)"
+                )
+            }
+            other => other.doing(|| format!("reading log group {log_group}"))?,
+        };
+        events.extend(page.events().iter().map(|e| {
+            LogEvent {
+                event_id: e.event_id().unwrap_or_default().to_string(),
+                timestamp: e.timestamp().unwrap_or_default(),
+                log_stream: e.log_stream_name().unwrap_or_default().to_string(),
+                message: e
+                    .message()
+                    .unwrap_or_default()
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string(),
+            }
+        }));
+        next = page.next_token().map(str::to_string);
+        if next.is_none() {
+            break;
+        }
+    }
+    events.sort_by(|a, b| (a.timestamp, &a.event_id).cmp(&(b.timestamp, &b.event_id)));
+    Ok(events)
+}
+
+/// What `--follow` has already passed on: event ids by timestamp, forgotten once they fall out
+/// of the lookback window.
+#[derive(Debug, Default)]
+struct Seen {
+    by_time: BTreeMap<i64, HashSet<String>>,
+}
+
+impl Seen {
+    /// Whether the event is new (and remembers it).
+    fn first_time(&mut self, event: &LogEvent) -> bool {
+        self.by_time
+            .entry(event.timestamp)
+            .or_default()
+            .insert(event.event_id.clone())
+    }
+
+    fn newest(&self) -> Option<i64> {
+        self.by_time.keys().next_back().copied()
+    }
+
+    fn forget_before(&mut self, ms: i64) {
+        self.by_time = self.by_time.split_off(&ms);
+    }
+}
+
+impl Provisioner {
+    /// The log lines of `stack`'s function since `since`, oldest first.
+    pub async fn log_events(
+        &self,
+        stack: &StackName,
+        since: SystemTime,
+    ) -> anyhow::Result<LogsReport> {
+        let log_group = stack
+            .resources(&crate::observe::region(&self.ctx)?)
+            .log_group;
+        let (events, calls) = self
+            .counted(read_from(&self.ctx, &log_group, millis(since)))
+            .await?;
+        Ok(LogsReport {
+            log_group,
+            events,
+            calls,
+        })
+    }
+
+    /// Passes every log line of `stack`'s function since `since` to `on_event`, then polls every
+    /// `interval` for new ones until `until` (forever when `None`; the caller stops it on
+    /// Ctrl-C by dropping the future). Each line is passed on once.
+    pub async fn follow_logs(
+        &self,
+        stack: &StackName,
+        since: SystemTime,
+        until: Option<tokio::time::Instant>,
+        interval: Duration,
+        mut on_event: impl FnMut(&LogEvent) + Send,
+    ) -> anyhow::Result<FollowReport> {
+        let log_group = stack
+            .resources(&crate::observe::region(&self.ctx)?)
+            .log_group;
+        let interval = interval.max(MIN_POLL_INTERVAL);
+        let start = millis(since);
+        let lookback = i64::try_from(FOLLOW_LOOKBACK.as_millis()).unwrap_or(i64::MAX);
+        let follow = async {
+            let mut seen = Seen::default();
+            let mut passed = 0;
+            let mut polls = 0;
+            loop {
+                let from = seen
+                    .newest()
+                    .map_or(start, |newest| newest.saturating_sub(lookback).max(start));
+                seen.forget_before(from);
+                let events = read_from(&self.ctx, &log_group, from).await?;
+                polls += 1;
+                for event in events.iter().filter(|e| seen.first_time(e)) {
+                    on_event(event);
+                    passed += 1;
+                }
+                let next_poll = tokio::time::Instant::now() + interval;
+                match until {
+                    Some(deadline) if next_poll >= deadline => {
+                        // One last read at the deadline, so lines written just before it show.
+                        tokio::time::sleep_until(deadline).await;
+                        let from = seen
+                            .newest()
+                            .map_or(start, |newest| newest.saturating_sub(lookback).max(start));
+                        let events = read_from(&self.ctx, &log_group, from).await?;
+                        polls += 1;
+                        for event in events.iter().filter(|e| seen.first_time(e)) {
+                            on_event(event);
+                            passed += 1;
+                        }
+                        return anyhow::Ok((passed, polls));
+                    }
+                    _ => tokio::time::sleep_until(next_poll).await,
+                }
+            }
+        };
+        let ((events, polls), calls) = self.counted(follow).await?;
+        Ok(FollowReport {
+            log_group,
+            events,
+            polls,
+            calls,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str, timestamp: i64) -> LogEvent {
+        LogEvent {
+            event_id: id.to_string(),
+            timestamp,
+            log_stream: "s".to_string(),
+            message: "m".to_string(),
+        }
+    }
+
+    #[test]
+    fn events_are_passed_on_once_even_when_polls_overlap() {
+        let mut seen = Seen::default();
+        assert!(seen.first_time(&event("a", 10)));
+        assert!(seen.first_time(&event("b", 10)));
+        assert!(!seen.first_time(&event("a", 10)));
+        assert_eq!(seen.newest(), Some(10));
+        seen.forget_before(10);
+        assert!(
+            !seen.first_time(&event("b", 10)),
+            "kept at the window's edge"
+        );
+        seen.forget_before(11);
+        assert_eq!(seen.newest(), None);
+    }
+
+    #[test]
+    fn times_print_with_milliseconds_in_utc() {
+        assert_eq!(
+            event("a", 1_795_959_000_123).time(),
+            "2026-11-29T13:30:00.123Z"
+        );
+        assert_eq!(event("a", 5).time(), "1970-01-01T00:00:00.005Z");
+    }
+}

@@ -1,0 +1,259 @@
+//! `wishctl logs` as a user runs it, against moto's CloudWatch Logs: the lines of a time window,
+//! text and JSON, `--follow` printing new lines once each until `--for` ends, and a stack that
+//! is not deployed.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::BufRead as _;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+use serde_json::Value;
+use testkit::moto::{MotoServer, MotoSession};
+
+const ISSUER: &str = "https://tenant.eu.auth0.com/";
+const STREAM: &str = "2026/11/29/[$LATEST]0123456789abcdef";
+
+async fn moto() -> MotoSession {
+    MotoServer::shared().session().await
+}
+
+fn command(endpoint: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wishctl"));
+    command.args(args).env_remove("AWS_PROFILE");
+    for (key, value) in testkit::moto::aws_env(endpoint) {
+        command.env(key, value);
+    }
+    command
+}
+
+fn wishctl(endpoint: &str, args: &[&str]) -> Output {
+    command(endpoint, args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn ok(output: Output) -> Output {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    output
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+/// Deploys `stack` (which creates its log group) and opens a log stream in it, as Lambda would.
+async fn deployed_with_stream(
+    session: &MotoSession,
+    stack: &str,
+) -> aws_sdk_cloudwatchlogs::Client {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = testkit::lambda_zip::fake_bootstrap_zip(dir.path());
+    ok(wishctl(
+        session.endpoint(),
+        &[
+            "up",
+            "--stack",
+            stack,
+            "--issuer",
+            ISSUER,
+            "--audience",
+            "aud",
+            "--artifact",
+            zip.to_str().unwrap(),
+        ],
+    ));
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&session.sdk_config().await);
+    logs.create_log_stream()
+        .log_group_name(format!("/aws/lambda/wishctl-{stack}-api"))
+        .log_stream_name(STREAM)
+        .send()
+        .await
+        .unwrap();
+    logs
+}
+
+async fn put(logs: &aws_sdk_cloudwatchlogs::Client, stack: &str, lines: &[(i64, &str)]) {
+    logs.put_log_events()
+        .log_group_name(format!("/aws/lambda/wishctl-{stack}-api"))
+        .log_stream_name(STREAM)
+        .set_log_events(Some(
+            lines
+                .iter()
+                .map(|(ts, message)| {
+                    InputLogEvent::builder()
+                        .timestamp(*ts)
+                        .message(*message)
+                        .build()
+                        .unwrap()
+                })
+                .collect(),
+        ))
+        .send()
+        .await
+        .unwrap();
+}
+
+const REQUEST_LINE: &str = r#"{"method":"GET","route":"/wish-list-service","status":200,"latency_ms":12,"request_id":"r-1"}"#;
+const ERROR_LINE: &str = "ERROR store unavailable: DynamoDB throttled the scan";
+
+#[tokio::test]
+async fn logs_prints_the_lines_of_the_window_as_text_and_json() {
+    let session = moto().await;
+    let logs = deployed_with_stream(&session, "lg").await;
+    // GIVEN a line from two hours ago and two recent ones (a request line and an error)
+    let now = now_ms();
+    put(
+        &logs,
+        "lg",
+        &[
+            (now - 2 * 3_600_000, "an old line"),
+            (now - 60_000, REQUEST_LINE),
+            (now - 30_000, ERROR_LINE),
+        ],
+    )
+    .await;
+
+    // WHEN logs runs with the default window (10 minutes) and --output json
+    let output = ok(wishctl(
+        session.endpoint(),
+        &["logs", "--stack", "lg", "--output", "json"],
+    ));
+
+    // THEN it prints one object with the two recent lines, oldest first, the request line parsed
+    let value: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["stack"], "lg");
+    assert_eq!(value["logGroup"], "/aws/lambda/wishctl-lg-api");
+    let events = value["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{value:#}");
+    assert_eq!(events[0]["message"], REQUEST_LINE);
+    assert_eq!(events[0]["json"]["status"], 200);
+    assert_eq!(events[0]["logStream"], STREAM);
+    assert_eq!(events[1]["message"], ERROR_LINE);
+    assert!(events[1].get("json").is_none());
+    assert!(events[1]["time"].as_str().unwrap().ends_with('Z'));
+    assert!(events[0]["eventId"]
+        .as_str()
+        .is_some_and(|id| !id.is_empty()));
+
+    // AND the text form prints each line after its time
+    let plain = text(&ok(wishctl(session.endpoint(), &["logs", "--stack", "lg"])).stdout);
+    let lines: Vec<&str> = plain.lines().collect();
+    assert_eq!(lines.len(), 2, "{plain}");
+    assert!(lines[0].ends_with(REQUEST_LINE), "{plain}");
+    assert!(lines[1].ends_with(ERROR_LINE), "{plain}");
+
+    // AND a wider window includes the old line
+    let wide = text(
+        &ok(wishctl(
+            session.endpoint(),
+            &["logs", "--stack", "lg", "--since", "3h"],
+        ))
+        .stdout,
+    );
+    assert_eq!(wide.lines().count(), 3, "{wide}");
+    assert!(wide.lines().next().unwrap().ends_with("an old line"));
+}
+
+#[tokio::test]
+async fn follow_prints_new_lines_once_each_until_the_duration_ends() {
+    let session = moto().await;
+    let logs = deployed_with_stream(&session, "fl").await;
+    let now = now_ms();
+    put(&logs, "fl", &[(now - 5_000, REQUEST_LINE)]).await;
+
+    // WHEN logs --follow --for 8s runs
+    let mut child = command(
+        session.endpoint(),
+        &[
+            "logs", "--stack", "fl", "--follow", "--for", "8s", "--output", "json",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    // THEN it prints the line already there
+    let first = lines.recv_timeout(Duration::from_secs(60)).unwrap();
+    let first: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(first["message"], REQUEST_LINE);
+
+    // AND a line written while it follows shows up too
+    put(&logs, "fl", &[(now_ms(), ERROR_LINE)]).await;
+
+    // AND it stops by itself once the duration ends (bounded: killed after 60 s)
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("logs --follow --for 8s did not stop");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    reader.join().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    let rest: Vec<Value> = lines
+        .try_iter()
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect();
+    // AND every line was printed once: polls overlap, the event ids tell repeats apart
+    assert_eq!(rest.len(), 1, "{rest:?}\n{stderr}");
+    assert_eq!(rest[0]["message"], ERROR_LINE);
+    assert_ne!(rest[0]["eventId"], first["eventId"]);
+}
+
+#[tokio::test]
+async fn logs_of_a_stack_that_is_not_deployed_says_where_to_look() {
+    let session = moto().await;
+    let output = wishctl(session.endpoint(), &["logs", "--stack", "nothing"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("/aws/lambda/wishctl-nothing-api"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("wishctl list"), "{stderr}");
+
+    // AND bad durations are refused before any AWS call
+    let bad = wishctl(session.endpoint(), &["logs", "--since", "ten minutes"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("--since"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let for_without_follow = wishctl(session.endpoint(), &["logs", "--for", "5s"]);
+    assert_eq!(for_without_follow.status.code(), Some(1));
+}
