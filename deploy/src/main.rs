@@ -38,7 +38,8 @@ enum Command {
     Policy(cmd::policy::PolicyArgs),
     /// Serve the API on 127.0.0.1 with API Gateway's JWT authorizer rules enforced.
     Dev(cmd::dev::DevArgs),
-    /// Print an access token signed by the local dev key, accepted by `wishctl dev`.
+    /// Print an access token: signed by the local dev key for `wishctl dev`, or with --client-id
+    /// from an issuer's token endpoint (OAuth client credentials).
     Token(cmd::token::TokenArgs),
     /// Build the Lambda zip (bootstrap for arm64 or x86_64).
     Build(cmd::build::BuildArgs),

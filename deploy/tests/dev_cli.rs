@@ -20,6 +20,8 @@ struct DevProcess {
     banner: Vec<String>,
     stderr: mpsc::Receiver<String>,
     stderr_seen: Vec<String>,
+    /// stderr, when the test chose not to read it.
+    held_stderr: Option<std::process::ChildStderr>,
 }
 
 impl DevProcess {
@@ -28,6 +30,11 @@ impl DevProcess {
     }
 
     fn start_with_env(args: &[&str], env: &[(&str, String)]) -> DevProcess {
+        Self::start_full(args, env, true)
+    }
+
+    /// `read_stderr: false` leaves stderr piped but never read, as a stalled log reader would.
+    fn start_full(args: &[&str], env: &[(&str, String)], read_stderr: bool) -> DevProcess {
         let mut command = Command::new(WISHCTL);
         command
             .arg("dev")
@@ -36,7 +43,8 @@ impl DevProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .env_remove("RUST_LOG");
+            .env_remove("RUST_LOG")
+            .env("PATH", path_without_wishctl());
         for (name, value) in env {
             command.env(name, value);
         }
@@ -52,13 +60,19 @@ impl DevProcess {
             }
         });
         let (err_tx, err_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if err_tx.send(line).is_err() {
-                    break;
+        let mut held_stderr = None;
+        if read_stderr {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if err_tx.send(line).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            });
+        } else {
+            held_stderr = Some(stderr);
+            drop(err_tx);
+        }
         let mut banner = Vec::new();
         // The banner ends with the line telling how to stop.
         while !banner
@@ -87,6 +101,7 @@ impl DevProcess {
             banner,
             stderr: err_rx,
             stderr_seen: Vec::new(),
+            held_stderr,
         }
     }
 
@@ -125,6 +140,27 @@ fn wishctl(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("wishctl runs")
+}
+
+/// How the banner names `wishctl` when it is not on the PATH: the executable's own path.
+fn wishctl_as_printed() -> String {
+    std::fs::canonicalize(WISHCTL)
+        .expect("wishctl exists")
+        .display()
+        .to_string()
+}
+
+/// A PATH without `wishctl` on it (the tests' own PATH might have an installed one).
+fn path_without_wishctl() -> String {
+    std::env::var_os("PATH")
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .filter(|dir| !dir.join("wishctl").exists())
+                .map(|dir| dir.display().to_string())
+                .collect::<Vec<_>>()
+                .join(":")
+        })
+        .unwrap_or_default()
 }
 
 fn dir_arg(dir: &Path) -> String {
@@ -195,7 +231,8 @@ async fn the_walkthrough_test_section_with_wishctl_dev_and_wishctl_token() {
     );
     assert!(
         banner.contains(&format!(
-            "TOKEN=$(wishctl token --port {} --dev-dir {dev_dir_arg})",
+            "TOKEN=$({} token --port {} --dev-dir {dev_dir_arg})",
+            wishctl_as_printed(),
             dev.port
         )),
         "{banner}"
@@ -267,7 +304,8 @@ async fn token_output_json_adds_claims_and_expiry_and_scopes_are_enforced() {
     ]);
     assert!(
         dev.banner.join("\n").contains(&format!(
-            "TOKEN=$(wishctl token --port {} --dev-dir {dev_dir_arg} --scope write:items)",
+            "TOKEN=$({} token --port {} --dev-dir {dev_dir_arg} --scope write:items)",
+            wishctl_as_printed(),
             dev.port
         )),
         "{:?}",
@@ -596,4 +634,372 @@ fn token_and_dev_share_one_key_that_is_created_once() {
         serde_json::from_slice::<Value>(&bytes).expect("json")["kid"].clone()
     };
     assert_eq!(kid(&first), kid(&second));
+}
+
+/// `sh -c SCRIPT` with `env`; its stdout, trimmed.
+fn sh(script: &str, env: &[(&str, String)]) -> String {
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", script])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let out = command.output().expect("sh runs");
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The banner line that starts with `prefix` (after indentation).
+fn banner_line<'a>(banner: &'a [String], prefix: &str) -> &'a str {
+    banner
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starting with {prefix:?} in {banner:#?}"))
+}
+
+#[tokio::test]
+async fn the_banner_commands_work_as_printed_with_or_without_wishctl_on_the_path() {
+    let dev_dir = tempfile::tempdir().expect("tempdir");
+    let dev_dir_arg = dir_arg(dev_dir.path());
+    // GIVEN wishctl is not on the PATH
+    let dev = DevProcess::start(&["--dev-dir", &dev_dir_arg, "--log", "off"]);
+    // THEN the banner names the executable itself, and its TOKEN line works as printed in sh
+    let line = banner_line(&dev.banner, "TOKEN=$(");
+    assert!(
+        line.starts_with(&format!("TOKEN=$({} token", wishctl_as_printed())),
+        "{line}"
+    );
+    let token = sh(
+        &format!("{line}; printf %s \"$TOKEN\""),
+        &[("PATH", path_without_wishctl())],
+    );
+    assert_eq!(post(&dev.url(), Some(&token)).await.status, 201);
+
+    // GIVEN wishctl on the PATH (as after `cargo install --path deploy`)
+    let bin_dir = std::path::Path::new(&wishctl_as_printed())
+        .parent()
+        .expect("bin dir")
+        .display()
+        .to_string();
+    let path = format!("{bin_dir}:{}", path_without_wishctl());
+    let on_path = DevProcess::start_with_env(
+        &["--dev-dir", &dev_dir_arg, "--log", "off"],
+        &[("PATH", path.clone())],
+    );
+    // THEN the banner says `wishctl`, and that works as printed too
+    let line = banner_line(&on_path.banner, "TOKEN=$(");
+    assert!(line.starts_with("TOKEN=$(wishctl token"), "{line}");
+    let token = sh(&format!("{line}; printf %s \"$TOKEN\""), &[("PATH", path)]);
+    assert_eq!(post(&on_path.url(), Some(&token)).await.status, 201);
+}
+
+#[tokio::test]
+async fn a_pipelines_client_credentials_steps_run_unchanged_against_wishctl_dev() {
+    // GIVEN `wishctl dev` as its own issuer
+    let dev_dir = tempfile::tempdir().expect("tempdir");
+    let dev_dir_arg = dir_arg(dev_dir.path());
+    let dev = DevProcess::start(&["--dev-dir", &dev_dir_arg, "--log", "off"]);
+    // THEN its banner names the dev client, and prints the secret and the pipeline's command
+    let client = banner_line(&dev.banner, "client ");
+    assert!(client.contains("wishctl-dev-client"), "{client}");
+    assert!(
+        client.contains(&format!("http://127.0.0.1:{}/oauth/token", dev.port)),
+        "{client}"
+    );
+    let export = banner_line(&dev.banner, "export WISHCTL_CLIENT_SECRET=");
+    let secret = std::fs::read_to_string(dev_dir.path().join("client-secret")).expect("secret");
+    assert_eq!(
+        export,
+        format!("export WISHCTL_CLIENT_SECRET={}", secret.trim())
+    );
+    let command = dev
+        .banner
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| l.starts_with("TOKEN=$("))
+        .find(|l| l.contains("--client-id"))
+        .expect("a client-credentials TOKEN line")
+        .to_string();
+    assert!(
+        command.contains(&format!(
+            "--issuer http://127.0.0.1:{}/ --client-id wishctl-dev-client --client-secret-env WISHCTL_CLIENT_SECRET --audience wishctl-dev",
+            dev.port
+        )),
+        "{command}"
+    );
+    // WHEN a pipeline runs those two lines
+    let token = sh(
+        &format!("{export}; {command}; printf %s \"$TOKEN\""),
+        &[("PATH", path_without_wishctl())],
+    );
+    // THEN the token is an Auth0-style machine token that the API accepts
+    let claims = {
+        use base64::Engine as _;
+        let payload = token.split('.').nth(1).expect("a JWT");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url");
+        serde_json::from_slice::<Value>(&bytes).expect("json")
+    };
+    assert_eq!(claims["sub"], "wishctl-dev-client@clients");
+    assert_eq!(claims["gty"], "client-credentials");
+    assert_eq!(post(&dev.url(), Some(&token)).await.status, 201);
+
+    // AND a wrong secret is refused with the dev issuer's OAuth error
+    let port = dev.port.to_string();
+    let wrong = Command::new(WISHCTL)
+        .args([
+            "token",
+            "--port",
+            &port,
+            "--client-id",
+            "wishctl-dev-client",
+            "--client-secret-env",
+            "S",
+        ])
+        .env("S", "wrong")
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs");
+    assert!(!wrong.status.success());
+    let text = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        text.contains("(HTTP 401): invalid_client: wrong client id or secret"),
+        "{text}"
+    );
+}
+
+#[test]
+fn dev_refuses_an_issuer_with_credentials_without_echoing_them() {
+    let out = wishctl(&[
+        "dev",
+        "--port",
+        "0",
+        "--issuer",
+        "https://admin:hunter2@tenant.auth0.com/",
+        "--audience",
+        "a",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: --issuer must not contain a user name or password"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("hunter2") && !stderr.contains("admin"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_stderr_nobody_reads_never_freezes_the_server() {
+    // GIVEN `wishctl dev` logging every request to a stderr pipe that is never read
+    let dev_dir = tempfile::tempdir().expect("tempdir");
+    let dev_dir_arg = dir_arg(dev_dir.path());
+    let mut dev = DevProcess::start_full(&["--dev-dir", &dev_dir_arg, "--log", "text"], &[], false);
+    // WHEN far more log lines are due than the pipe holds (about 200 bytes each, 64 KiB pipe)
+    let client = client();
+    for _ in 0..3000 {
+        // THEN every request is still answered
+        let status = client
+            .get(dev.url())
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0);
+        assert_eq!(status, 200);
+    }
+    assert!(dev.still_running());
+    // AND once stderr is read again, the log says how many lines it had to drop
+    let stderr = dev.held_stderr.take().expect("held stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let _ = get(&dev.url()).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|l: &String| l.contains("dropped_log_lines="))
+    {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no dropped_log_lines report in {} lines", seen.len()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn no_token_or_client_secret_reaches_the_dev_log_at_trace_level() {
+    // GIVEN `wishctl dev` at RUST_LOG=trace
+    let dev_dir = tempfile::tempdir().expect("tempdir");
+    let dev_dir_arg = dir_arg(dev_dir.path());
+    let mut dev = DevProcess::start_with_env(
+        &["--dev-dir", &dev_dir_arg, "--log", "json"],
+        &[("RUST_LOG", "trace".to_string())],
+    );
+    let secret = std::fs::read_to_string(dev_dir.path().join("client-secret"))
+        .expect("secret")
+        .trim()
+        .to_string();
+    // WHEN a token is issued by its endpoint and used, and a bad secret is tried
+    let port = dev.port.to_string();
+    let run_token = |secret: &str| {
+        Command::new(WISHCTL)
+            .args([
+                "token",
+                "--port",
+                &port,
+                "--client-id",
+                "wishctl-dev-client",
+                "--client-secret-env",
+                "S",
+            ])
+            .env("S", secret)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .expect("runs")
+    };
+    let issued = run_token(&secret);
+    assert!(issued.status.success());
+    let token = String::from_utf8_lossy(&issued.stdout).trim().to_string();
+    assert_eq!(post(&dev.url(), Some(&token)).await.status, 201);
+    let _ = run_token("wrong-secret-abc");
+    let mut tampered = token.clone();
+    tampered.push('x');
+    assert_eq!(post(&dev.url(), Some(&tampered)).await.status, 401);
+    // THEN the log has the four requests, and neither the token, its signature nor a secret
+    let log = dev
+        .stderr_until(|lines| {
+            lines
+                .iter()
+                .filter(|l| l.contains("\"request_id\""))
+                .count()
+                >= 4
+        })
+        .join("\n");
+    assert!(log.matches("\"request_id\"").count() >= 4, "{log}");
+    let signature = token.split('.').nth(2).expect("signature");
+    assert!(!log.contains(signature), "the token is in the log");
+    assert!(!log.contains(&secret), "the client secret is in the log");
+    assert!(
+        !log.contains("wrong-secret-abc"),
+        "a tried secret is in the log"
+    );
+}
+
+#[test]
+fn the_dev_key_defaults_to_a_per_user_folder_not_the_current_one() {
+    // GIVEN a HOME and a current folder of their own
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    let out = Command::new(WISHCTL)
+        .arg("token")
+        .current_dir(cwd.path())
+        .env("HOME", home.path())
+        .env_remove("XDG_STATE_HOME")
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // THEN the key is in the per-user state folder, and nothing in the current one
+    let key = home.path().join(".local/state/wishctl/dev/signing-key.pk8");
+    assert!(key.is_file());
+    assert_eq!(std::fs::read_dir(cwd.path()).expect("cwd").count(), 0);
+    // AND XDG_STATE_HOME moves it
+    let state = tempfile::tempdir().expect("state");
+    let out = Command::new(WISHCTL)
+        .arg("token")
+        .current_dir(cwd.path())
+        .env("HOME", home.path())
+        .env("XDG_STATE_HOME", state.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    assert!(state.path().join("wishctl/dev/signing-key.pk8").is_file());
+}
+
+#[test]
+fn a_dev_dir_inside_a_git_checkout_is_used_only_when_git_ignores_it() {
+    // GIVEN a git checkout
+    let repo = tempfile::tempdir().expect("repo");
+    let git = Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(repo.path())
+        .status()
+        .expect("git runs");
+    assert!(git.success());
+    let keys = repo.path().join("sub/keys");
+    let keys_arg = dir_arg(&keys);
+    // WHEN the key would go into a folder git does not ignore
+    let refused = wishctl(&["token", "--dev-dir", &keys_arg]);
+    // THEN it is refused, saying why and what to do, and nothing is written
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("refusing to keep the private key in")
+            && stderr.contains("git does not ignore it"),
+        "{stderr}"
+    );
+    assert!(!keys.exists());
+    // AND once .gitignore covers it, it is used
+    std::fs::write(repo.path().join(".gitignore"), "keys/\n").expect("gitignore");
+    let accepted = wishctl(&["token", "--dev-dir", &keys_arg]);
+    assert!(
+        accepted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    assert!(keys.join("signing-key.pk8").is_file());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_dev_dir_or_key_that_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = parent.path().join("dev");
+    let dir_arg = dir_arg(&dir);
+    assert!(wishctl(&["token", "--dev-dir", &dir_arg]).status.success());
+    // A folder others can write
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let out = wishctl(&["token", "--dev-dir", &dir_arg]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is writable by others (mode 777)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("chmod 700"), "{stderr}");
+    // A key file others can write
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let key = dir.join("signing-key.pk8");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let out = wishctl(&["token", "--dev-dir", &dir_arg]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("signing-key.pk8 is writable by others (mode 666)"),
+        "{stderr}"
+    );
 }

@@ -1,12 +1,14 @@
 //! `wishctl dev`: the wish-list API on 127.0.0.1, behind API Gateway's JWT authorizer rules.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use devserver::{
-    DevKey, DevServer, DevServerOptions, KeyOrigin, RequestLog, RequestRecord, TokenIssuer,
+    DevClient, DevKey, DevServer, DevServerOptions, KeyOrigin, RequestLog, ServerLimits,
+    TokenIssuer,
 };
 use stack::{Issuer, RouteAuth};
 use wishlist::Store;
@@ -47,13 +49,28 @@ pub struct DevArgs {
     )]
     pub table: String,
 
-    /// Folder holding the local signing key (created on first use, mode 0600).
-    #[arg(long, value_name = "DIR", default_value = devserver::DEFAULT_DEV_DIR)]
-    pub dev_dir: PathBuf,
+    /// Folder holding the local signing key and the dev client's secret (created on first use,
+    /// mode 0600). Default: `$XDG_STATE_HOME/wishctl/dev` or `~/.local/state/wishctl/dev`; a
+    /// folder inside a git checkout must be git-ignored.
+    #[arg(long, value_name = "DIR")]
+    pub dev_dir: Option<PathBuf>,
 
-    /// Request log on stderr: one line per request, never the token.
+    /// Request log on stderr: one line per request, never the token. Lines that stderr cannot
+    /// take in time are dropped and counted, never waited for.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log: LogFormat,
+
+    /// Connections served at once; one more is answered 503.
+    #[arg(long, value_name = "N", default_value_t = ServerLimits::default().max_connections)]
+    pub max_connections: usize,
+
+    /// Time for a request's headers to arrive (idle connections are closed after it too).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Time for a request's body to arrive (else 408).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub body_read_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -67,16 +84,30 @@ pub enum LogFormat {
 }
 
 pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
+    if args.max_connections == 0 {
+        anyhow::bail!("--max-connections must be at least 1");
+    }
+    if args.header_read_timeout.is_zero() || args.body_read_timeout.is_zero() {
+        anyhow::bail!("--header-read-timeout and --body-read-timeout must be longer than 0s");
+    }
+    // The dev folder matters only when this server is its own issuer.
+    let dev_dir = match &args.issuer {
+        Some(_) => PathBuf::new(),
+        None => resolve_dev_dir(args.dev_dir.as_deref())?,
+    };
+    let mut dev_client = None;
     let issuer = match &args.issuer {
         Some(url) => {
+            refuse_issuer_credentials(url)?;
             TokenIssuer::External(Issuer::parse_local(url).context("--issuer is not usable")?)
         }
         None => {
-            let (key, origin) = DevKey::load_or_create(&args.dev_dir)
+            let (key, origin) = DevKey::load_or_create(&dev_dir)
                 .context("preparing the local signing key (use --dev-dir to put it elsewhere)")?;
             if origin == KeyOrigin::Created {
                 eprintln!("created a new signing key in {}", key.path().display());
             }
+            dev_client = Some(key.client().clone());
             TokenIssuer::SelfIssued(Arc::new(key))
         }
     };
@@ -94,6 +125,11 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     options.audiences = audiences;
     options.scopes = args.scopes.clone();
     options.log = request_log(args.log);
+    options.limits = ServerLimits {
+        max_connections: args.max_connections,
+        header_read_timeout: args.header_read_timeout,
+        body_read_timeout: args.body_read_timeout,
+    };
     let server = DevServer::start(options)
         .await
         .with_context(|| format!("starting the dev server on 127.0.0.1:{}", args.port))?;
@@ -103,7 +139,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
             server.settings().issuer
         );
     }
-    println!("{}", banner(&server, &args, &store_label));
+    println!(
+        "{}",
+        banner(&server, &args, &dev_dir, dev_client.as_ref(), &store_label)
+    );
 
     wait_for_shutdown().await;
     eprintln!("stopping");
@@ -149,51 +188,75 @@ async fn open_store(args: &DevArgs) -> anyhow::Result<(Arc<dyn Store>, String)> 
     Ok((Arc::new(store), label))
 }
 
-/// Log lines are formatted and written by a thread of their own, in batches, so that a request
-/// never waits for stderr.
+/// The request log: lines on stderr written by a thread of their own behind a bounded queue, so a
+/// stalled stderr reader never holds up a request (lines it cannot take are dropped and counted).
 fn request_log(format: LogFormat) -> RequestLog {
-    if format == LogFormat::Off {
-        return RequestLog::Off;
+    let format = match format {
+        LogFormat::Off => return RequestLog::Off,
+        LogFormat::Text => devserver::LogFormat::Text,
+        LogFormat::Json => devserver::LogFormat::Json,
+    };
+    match RequestLog::stderr(format) {
+        Ok(log) => log,
+        Err(err) => {
+            eprintln!("warning: no request log: cannot start its thread: {err}");
+            RequestLog::Off
+        }
     }
-    let (lines, queue) = std::sync::mpsc::sync_channel::<RequestRecord>(4096);
-    let spawned = std::thread::Builder::new()
-        .name("request-log".into())
-        .spawn(move || write_request_log(format, &queue));
-    if let Err(err) = spawned {
-        eprintln!("warning: no request log: cannot start its thread: {err}");
-        return RequestLog::Off;
-    }
-    RequestLog::Custom(Arc::new(move |record: &RequestRecord| {
-        let _ = lines.send(record.clone());
-    }))
 }
 
-fn write_request_log(format: LogFormat, queue: &std::sync::mpsc::Receiver<RequestRecord>) {
-    use std::io::Write as _;
-    let mut out = std::io::BufWriter::new(std::io::stderr());
-    while let Ok(first) = queue.recv() {
-        for record in std::iter::once(first).chain(queue.try_iter()) {
-            let time = wishlist::event::now_rfc3339();
-            let written = match format {
-                LogFormat::Json => {
-                    let mut line = serde_json::to_value(&record).unwrap_or_default();
-                    line["time"] = serde_json::Value::String(time);
-                    writeln!(out, "{line}")
-                }
-                _ => writeln!(out, "time={time} {record}"),
-            };
-            if written.is_err() {
-                return;
-            }
+/// `--dev-dir`, or the per-user default.
+pub(crate) fn resolve_dev_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(dir) => Ok(dir.to_path_buf()),
+        None => devserver::default_dev_dir().context("choosing the folder for the dev key"),
+    }
+}
+
+/// An issuer URL with `user:password@` is refused before it is used or printed anywhere; the
+/// message shows it without the credentials.
+pub(crate) fn refuse_issuer_credentials(issuer: &str) -> anyhow::Result<()> {
+    if let Ok(mut url) = url::Url::parse(issuer) {
+        if !url.username().is_empty() || url.password().is_some() {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            anyhow::bail!(
+                "--issuer must not contain a user name or password (got {url} with `user:password@` removed): an issuer URL is public and is sent in every token's iss; remove the credentials"
+            );
         }
-        if out.flush().is_err() {
-            return;
-        }
+    }
+    Ok(())
+}
+
+/// How the banner names this program: `wishctl` when that is what `wishctl` on the PATH runs,
+/// else the path of the running executable, so that every printed command works as printed.
+pub(crate) fn wishctl_command() -> String {
+    let Ok(exe) = std::env::current_exe() else {
+        return "wishctl".into();
+    };
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(format!("wishctl{}", std::env::consts::EXE_SUFFIX)))
+            .find(|candidate| candidate.is_file())
+    });
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    match on_path {
+        Some(found) if same(&found, &exe) => "wishctl".into(),
+        _ => shell_word(&exe.display().to_string()),
     }
 }
 
 /// What `wishctl dev` prints on start: where it listens, what it enforces, and how to try it.
-fn banner(server: &DevServer, args: &DevArgs, store: &str) -> String {
+fn banner(
+    server: &DevServer,
+    args: &DevArgs,
+    dev_dir: &Path,
+    dev_client: Option<&DevClient>,
+    store: &str,
+) -> String {
     let settings = server.settings();
     let url = server.service_url();
     let mut out = format!("wishctl dev: the wish-list API on {url}\n");
@@ -210,17 +273,29 @@ fn banner(server: &DevServer, args: &DevArgs, store: &str) -> String {
         ));
     }
     let issuer_note = if server.is_self_issued() {
-        format!(" (this server; key in {})", args.dev_dir.display())
+        format!(" (this server; key in {})", dev_dir.display())
     } else {
         String::new()
     };
+    let wishctl = wishctl_command();
     out.push_str(&format!("  issuer     {}{issuer_note}\n", settings.issuer));
     out.push_str(&format!("  audience   {}\n", settings.audiences.join(" ")));
+    let client = dev_client.zip(server.token_endpoint());
+    if let Some((client, endpoint)) = &client {
+        out.push_str(&format!(
+            "  client     {} (client credentials at {endpoint}; secret in {})\n",
+            client.id,
+            client.path.display()
+        ));
+    }
     out.push_str(&format!("  store      {store}\n"));
     out.push_str("\nTry it:\n");
     out.push_str(&format!("  curl -i {url}\n"));
     if server.is_self_issued() {
-        out.push_str(&format!("  TOKEN=$({})\n", token_command(server, args)));
+        out.push_str(&format!(
+            "  TOKEN=$({})\n",
+            token_command(server, args, dev_dir, &wishctl)
+        ));
     } else {
         out.push_str(&format!(
             "  TOKEN=...   # an access token from {} for audience {} (Auth0: your API's Test tab)\n",
@@ -231,22 +306,40 @@ fn banner(server: &DevServer, args: &DevArgs, store: &str) -> String {
     out.push_str(&format!(
         "  curl -i -X POST {url} \\\n    -H \"Authorization: Bearer $TOKEN\" -H \"Content-Type: application/json\" \\\n    -d '{{\"name\": \"Test Item\", \"description\": \"Test Description\", \"url\": \"https://www.amazon.com\"}}'\n"
     ));
+    if let Some((client, _)) = &client {
+        out.push_str(
+            "\nAs a pipeline would (OAuth client credentials, like an Auth0 machine-to-machine app):\n",
+        );
+        out.push_str(&format!(
+            "  export WISHCTL_CLIENT_SECRET={}\n",
+            shell_word(client.secret.expose())
+        ));
+        let mut command = format!(
+            "{wishctl} token --issuer {} --client-id {} --client-secret-env WISHCTL_CLIENT_SECRET",
+            shell_word(settings.issuer.as_str()),
+            shell_word(&client.id)
+        );
+        if let Some(audience) = settings.audiences.first() {
+            command.push_str(&format!(" --audience {}", shell_word(audience)));
+        }
+        out.push_str(&format!("  TOKEN=$({command})\n"));
+    }
     out.push_str("\nStop with Ctrl-C.");
     out
 }
 
 /// The `wishctl token` command line that mints a token this server accepts.
-fn token_command(server: &DevServer, args: &DevArgs) -> String {
+fn token_command(server: &DevServer, args: &DevArgs, dev_dir: &Path, wishctl: &str) -> String {
     let settings = server.settings();
-    let mut command = String::from("wishctl token");
+    let mut command = format!("{wishctl} token");
     let port = server.local_addr().port();
     if port != devserver::DEFAULT_PORT {
         command.push_str(&format!(" --port {port}"));
     }
-    if args.dev_dir != std::path::Path::new(devserver::DEFAULT_DEV_DIR) {
+    if args.dev_dir.is_some() {
         command.push_str(&format!(
             " --dev-dir {}",
-            shell_word(&args.dev_dir.display().to_string())
+            shell_word(&dev_dir.display().to_string())
         ));
     }
     if let Some(audience) = settings.audiences.first() {
@@ -260,7 +353,7 @@ fn token_command(server: &DevServer, args: &DevArgs) -> String {
     command
 }
 
-fn shell_word(word: &str) -> String {
+pub(crate) fn shell_word(word: &str) -> String {
     if !word.is_empty()
         && word
             .chars()
