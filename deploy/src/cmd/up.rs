@@ -50,7 +50,7 @@ pub struct StackArgs {
     #[arg(long)]
     pub skip_issuer_check: bool,
     /// Origin allowed by the API's CORS configuration (GET and POST, Authorization and
-    /// Content-Type headers), e.g. https://app.example.com. Repeat for more.
+    /// Content-Type headers), e.g. `https://app.example.com`. Repeat for more.
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     pub cors_origins: Vec<String>,
     /// Lifetime: the stack expires this long after this run (30m, 2h, 7d; tag
