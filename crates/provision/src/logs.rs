@@ -78,6 +78,7 @@ async fn read_from(ctx: &Ctx, log_group: &str, start_ms: i64) -> anyhow::Result<
     let logs = &ctx.clients.logs;
     let mut events = Vec::new();
     let mut next = None;
+    let mut pages = crate::pages::Pages::new(|| format!("reading log group {log_group}"));
     let mut guard = PageGuard::new("reading log events (FilterLogEvents)");
     loop {
         guard.next()?;
@@ -101,7 +102,13 @@ async fn read_from(ctx: &Ctx, log_group: &str, start_ms: i64) -> anyhow::Result<
             }
             other => other.doing(|| format!("reading log group {log_group}"))?,
         };
-        events.extend(page.events().iter().map(|e| {
+        // The stack lock's streams (`wishctl-lock-*`, see `lock`) share the log group; their
+        // heartbeats are wishctl's bookkeeping, not the function's lines.
+        let function_lines = page.events().iter().filter(|e| {
+            !e.log_stream_name()
+                .is_some_and(|s| s.starts_with(crate::lock::LOCK_PREFIX))
+        });
+        events.extend(function_lines.map(|e| {
             LogEvent {
                 event_id: e.event_id().unwrap_or_default().to_string(),
                 timestamp: e.timestamp().unwrap_or_default(),
@@ -113,7 +120,7 @@ async fn read_from(ctx: &Ctx, log_group: &str, start_ms: i64) -> anyhow::Result<
                     .to_string(),
             }
         }));
-        next = page.next_token().map(str::to_string);
+        next = pages.next(page.next_token())?;
         if next.is_none() {
             break;
         }
