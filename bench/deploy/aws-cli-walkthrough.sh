@@ -3,13 +3,21 @@
 # the other: what `wishctl up` / `wishctl down` replace. Used by the deploy benchmark for
 # comparison (same endpoint, same resources, same configuration).
 #
-#   bench/deploy/aws-cli-walkthrough.sh up   STACK ZIP ISSUER AUDIENCE
-#   bench/deploy/aws-cli-walkthrough.sh down STACK
+#   bench/deploy/aws-cli-walkthrough.sh up            STACK ZIP ISSUER AUDIENCE
+#   bench/deploy/aws-cli-walkthrough.sh update-code   STACK ZIP
+#   bench/deploy/aws-cli-walkthrough.sh update-memory STACK MB
+#   bench/deploy/aws-cli-walkthrough.sh set-audiences STACK ISSUER AUDIENCE[,AUDIENCE...]
+#   bench/deploy/aws-cli-walkthrough.sh down          STACK
 #
 # The endpoint comes from AWS_ENDPOINT_URL (moto, or the latency proxy in front of it). Prints
 # `calls N` (aws CLI invocations, one API call each, plus waiter polls) and `mutating N` on
 # stderr at the end.
 # Not idempotent, like most such scripts: running `up` twice fails at the first create.
+# Against real AWS (or the timing model), `create-function` right after `create-role` fails
+# while IAM propagates the role; the walkthrough's steps have no answer to that, so this script
+# retries it every 2 s (at most 30 times), as a user would end up doing. The waits are the aws
+# CLI's own waiters (`wait table-exists` polls every 20 s, `wait function-active-v2` and
+# `function-updated-v2` every 5 s).
 set -euo pipefail
 
 AWS="${AWS_CLI:-aws}"
@@ -70,11 +78,22 @@ JSON
     call iam put-role-policy --role-name "$role" --policy-name "$policy" \
         --policy-document "file://$work/policy.json"
 
-    function_arn="$(call lambda create-function --function-name "$function" \
-        --runtime provided.al2023 --handler bootstrap --architectures arm64 \
-        --memory-size 128 --timeout 10 --role "$role_arn" --zip-file "fileb://$zip" \
-        --environment "Variables={TABLE_NAME=$table}" --tags "wishctl:stack=$stack" \
-        --query FunctionArn --output text)"
+    function_arn=""
+    for _ in $(seq 1 30); do
+        if function_arn="$(call lambda create-function --function-name "$function" \
+            --runtime provided.al2023 --handler bootstrap --architectures arm64 \
+            --memory-size 128 --timeout 10 --role "$role_arn" --zip-file "fileb://$zip" \
+            --environment "Variables={TABLE_NAME=$table}" --tags "wishctl:stack=$stack" \
+            --query FunctionArn --output text 2>"$work/create-function.err")"; then
+            break
+        fi
+        grep -q "cannot be assumed by Lambda" "$work/create-function.err" || {
+            cat "$work/create-function.err" >&2
+            exit 1
+        }
+        sleep 2
+    done
+    [ -n "$function_arn" ] || { echo "the role never became assumable" >&2; exit 1; }
     call lambda wait function-active-v2 --function-name "$function"
 
     api_id="$(call apigatewayv2 create-api --name "$api" --protocol-type HTTP \
@@ -98,6 +117,24 @@ JSON
         --source-arn "arn:aws:execute-api:$region:$account:$api_id/*/*/wish-list-service" >/dev/null
     echo "https://$api_id.execute-api.$region.amazonaws.com/wish-list-service"
     ;;
+update-code)
+    zip="$3"
+    call lambda update-function-code --function-name "$function" --zip-file "fileb://$zip" >/dev/null
+    call lambda wait function-updated-v2 --function-name "$function"
+    ;;
+update-memory)
+    call lambda update-function-configuration --function-name "$function" --memory-size "$3" >/dev/null
+    call lambda wait function-updated-v2 --function-name "$function"
+    ;;
+set-audiences)
+    issuer="$3"
+    audiences="$4"
+    api_id="$(call apigatewayv2 get-apis --query "Items[?Name=='$api'].ApiId | [0]" --output text)"
+    authorizer_id="$(call apigatewayv2 get-routes --api-id "$api_id" \
+        --query "Items[?RouteKey=='POST /wish-list-service'].AuthorizerId | [0]" --output text)"
+    call apigatewayv2 update-authorizer --api-id "$api_id" --authorizer-id "$authorizer_id" \
+        --jwt-configuration "Audience=$audiences,Issuer=$issuer" >/dev/null
+    ;;
 down)
     for api_id in $(call apigatewayv2 get-apis --query "Items[?Name=='$api'].ApiId" --output text); do
         call apigatewayv2 delete-api --api-id "$api_id"
@@ -109,7 +146,7 @@ down)
     call dynamodb delete-table --table-name "$table" >/dev/null
     ;;
 *)
-    echo "usage: $0 up STACK ZIP ISSUER AUDIENCE | down STACK" >&2
+    echo "usage: $0 up STACK ZIP ISSUER AUDIENCE | update-code STACK ZIP | update-memory STACK MB | set-audiences STACK ISSUER AUDIENCES | down STACK" >&2
     exit 2
     ;;
 esac
