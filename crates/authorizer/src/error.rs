@@ -122,6 +122,16 @@ pub enum FetchError {
     Transport { url: String, reason: String },
     #[error("GET {url} answered HTTP {status}")]
     Status { url: String, status: u16 },
+    /// The body passed its size limit (API Gateway's for a JWKS); reading stopped there.
+    #[error("{url} is not a usable {document}: it is larger than {limit} bytes")]
+    TooLarge {
+        url: String,
+        document: &'static str,
+        limit: usize,
+    },
+    /// A redirect to another scheme, to a URL with user info, or one too many.
+    #[error("GET {url} was redirected where it may not go: {reason}")]
+    Redirect { url: String, reason: String },
     #[error("{url} is not a valid {document}: {reason}")]
     Document {
         url: String,
@@ -143,6 +153,9 @@ pub enum ConfigError {
     NoAudience,
     #[error("cannot build the HTTP client for key fetches: {0}")]
     HttpClient(String),
+    /// `https://user:pw@host/`: credentials in an issuer URL would travel with every fetch.
+    #[error("the issuer URL {issuer} must not contain a user name or password; remove the `user:password@` part")]
+    IssuerCredentials { issuer: String },
 }
 
 #[cfg(test)]

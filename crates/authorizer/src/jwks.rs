@@ -2,6 +2,8 @@
 //! `jwks_uri`; its RSA keys are kept for up to the key TTL (two hours, as API Gateway) and
 //! refetched early when a token names a `kid` the cache does not know, at most once per
 //! refetch interval so that a stream of bad tokens cannot turn into a stream of fetches.
+//! Discovery and the JWKS together get one deadline (1500 ms) and their own size limits (see
+//! `fetch`), so a slow, huge or endless issuer costs a request at most that long.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -10,6 +12,10 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 
+use url::Url;
+
+use crate::discovery::DiscoveryDocument;
+use crate::fetch::{get_limited, MAX_DISCOVERY_BYTES, MAX_JWKS_BYTES};
 use crate::token::rsa_algorithm;
 use crate::{AuthError, FetchError};
 
@@ -167,96 +173,100 @@ impl JwksCache {
         }
     }
 
+    /// Discovery, then the JWKS it names, within one deadline of `fetch_timeout` for both.
     async fn fetch(&self) -> Result<HashMap<String, VerifyingKey>, FetchError> {
-        let discovery = self.get_json(&self.discovery_url).await?;
-        let jwks_uri = discovery
-            .get("jwks_uri")
-            .and_then(Value::as_str)
-            .ok_or_else(|| FetchError::Document {
+        let deadline = tokio::time::Instant::now() + self.fetch_timeout;
+        let discovery_url =
+            Url::parse(&self.discovery_url).map_err(|err| FetchError::Document {
                 url: self.discovery_url.clone(),
-                document: "OpenID configuration",
-                reason: "it has no jwks_uri string".into(),
-            })?
-            .to_string();
-        let jwks = self.get_json(&jwks_uri).await?;
-        let keys = parse_jwks(&jwks).map_err(|reason| FetchError::Document {
-            url: jwks_uri.clone(),
+                document: "OpenID configuration URL",
+                reason: err.to_string(),
+            })?;
+        let document = get_limited(
+            &self.http,
+            &discovery_url,
+            "OpenID configuration",
+            MAX_DISCOVERY_BYTES,
+            deadline,
+            self.fetch_timeout,
+        )
+        .await?;
+        let invalid = |reason: String| FetchError::Document {
+            url: self.discovery_url.clone(),
+            document: "OpenID configuration",
+            reason,
+        };
+        let jwks_uri = DiscoveryDocument::from_slice(&document)
+            .map_err(invalid)?
+            .jwks_uri(&discovery_url)
+            .map_err(invalid)?;
+        let jwks = get_limited(
+            &self.http,
+            &jwks_uri,
+            "JWKS",
+            MAX_JWKS_BYTES,
+            deadline,
+            self.fetch_timeout,
+        )
+        .await?;
+        let keys = JwkSet::from_slice(&jwks).map_err(|reason| FetchError::Document {
+            url: jwks_uri.to_string(),
             document: "JWKS",
             reason,
         })?;
         tracing::debug!(
-            jwks_uri,
+            jwks_uri = %jwks_uri,
             keys = keys.len(),
             "fetched the issuer's signing keys"
         );
-        Ok(keys)
-    }
-
-    async fn get_json(&self, url: &str) -> Result<Value, FetchError> {
-        let millis = self.fetch_timeout.as_millis();
-        let timeout = || FetchError::Timeout {
-            url: url.to_string(),
-            millis,
-        };
-        let request = async {
-            let response = self
-                .http
-                .get(url)
-                .header("accept", "application/json")
-                .send()
-                .await
-                .map_err(|err| classify(url, millis, err))?;
-            let status = response.status();
-            if !status.is_success() {
-                return Err(FetchError::Status {
-                    url: url.to_string(),
-                    status: status.as_u16(),
-                });
-            }
-            response
-                .bytes()
-                .await
-                .map_err(|err| classify(url, millis, err))
-        };
-        // The client has the same timeout; this one also bounds a body that trickles in.
-        let body = tokio::time::timeout(self.fetch_timeout, request)
-            .await
-            .map_err(|_| timeout())??;
-        serde_json::from_slice(&body).map_err(|err| FetchError::Document {
-            url: url.to_string(),
-            document: "JSON document",
-            reason: err.to_string(),
-        })
+        Ok(keys.keys)
     }
 }
 
-fn classify(url: &str, millis: u128, err: reqwest::Error) -> FetchError {
-    if err.is_timeout() {
-        FetchError::Timeout {
-            url: url.to_string(),
-            millis,
-        }
-    } else {
-        FetchError::Transport {
-            url: url.to_string(),
-            reason: error_chain(&err),
-        }
+/// The usable keys of a JWKS document: RSA keys with a `kid`, meant for signatures, with a
+/// modulus of at most 8192 bits. Others (EC keys, encryption keys, oversized keys) are skipped,
+/// as a token signed with them is refused anyway.
+#[derive(Clone, Default)]
+pub struct JwkSet {
+    keys: HashMap<String, VerifyingKey>,
+}
+
+impl std::fmt::Debug for JwkSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwkSet")
+            .field("kids", &self.kids())
+            .finish()
     }
 }
 
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+/// RSA moduli over 8192 bits are skipped: no issuer uses them and each costs verification time.
+const MAX_MODULUS_BASE64_CHARS: usize = 8192 / 6 + 1;
+
+impl JwkSet {
+    /// Parses a JWKS document (`{"keys": [...]}`); an error says what is wrong with it.
+    pub fn from_slice(document: &[u8]) -> Result<Self, String> {
+        let value: Value = serde_json::from_slice(document).map_err(|err| err.to_string())?;
+        parse_jwks(&value).map(|keys| JwkSet { keys })
     }
-    text
+
+    /// The number of usable keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The `kid`s of the usable keys, sorted.
+    pub fn kids(&self) -> Vec<&str> {
+        let mut kids: Vec<&str> = self.keys.keys().map(String::as_str).collect();
+        kids.sort_unstable();
+        kids
+    }
 }
 
-/// The usable keys of a JWKS: RSA keys with a `kid`, meant for signatures. Others (EC keys,
-/// encryption keys) are skipped, as a token signed with them is refused anyway.
+/// The usable keys of a parsed JWKS (see [`JwkSet`]).
 pub(crate) fn parse_jwks(jwks: &Value) -> Result<HashMap<String, VerifyingKey>, String> {
     let keys = jwks
         .get("keys")
@@ -271,8 +281,10 @@ pub(crate) fn parse_jwks(jwks: &Value) -> Result<HashMap<String, VerifyingKey>, 
         let (Some(kid), Some(n), Some(e)) = (field("kid"), field("n"), field("e")) else {
             continue;
         };
+        if n.len() > MAX_MODULUS_BASE64_CHARS || e.len() > 16 {
+            continue;
+        }
         let Ok(key) = DecodingKey::from_rsa_components(n, e) else {
-            tracing::warn!(kid, "skipping a JWK whose n or e is not base64url");
             continue;
         };
         let algorithm = match field("alg") {
@@ -310,6 +322,19 @@ mod tests {
         assert_eq!(kids, ["a", "b"]);
         assert_eq!(keys["a"].algorithm, Some(Algorithm::RS256));
         assert_eq!(keys["b"].algorithm, None);
+    }
+
+    #[test]
+    fn oversized_moduli_are_skipped() {
+        let huge = "A".repeat(MAX_MODULUS_BASE64_CHARS + 1);
+        let jwks = json!({"keys": [{"kty": "RSA", "kid": "big", "n": huge, "e": "AQAB"}]});
+        assert!(parse_jwks(&jwks).unwrap().is_empty());
+        let set = JwkSet::from_slice(
+            br#"{"keys": [{"kty": "RSA", "kid": "k", "n": "AQAB", "e": "AQAB"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(set.kids(), ["k"]);
+        assert!(JwkSet::from_slice(b"not json").is_err());
     }
 
     #[test]

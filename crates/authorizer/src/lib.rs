@@ -10,6 +10,14 @@
 //! string or an array) must name a configured audience, or `client_id` must when there is no
 //! `aud`; a route with scopes needs one of them in `scope` or `scp`.
 //!
+//! Issuer fetches are hostile input: discovery and JWKS bodies are read while they stream and
+//! refused past [`MAX_DISCOVERY_BYTES`] / [`MAX_JWKS_BYTES`] (API Gateway's JWKS quota), both
+//! fetches share one 1500 ms deadline, redirects never change scheme, and `jwks_uri` must be https
+//! (plain http only for an issuer on this machine). Any such failure refuses the request (401).
+//!
+//! [`client_credentials`] obtains a token without a person (OAuth 2.0 client credentials), as a
+//! CI pipeline does from Auth0.
+//!
 //! The outcome is either an [`Authorization`] (the claims rendered as the integration receives
 //! them, and the matched scopes) or an [`AuthError`], which knows its status (401, or 403 for a
 //! scope mismatch), its body and its `www-authenticate` header.
@@ -17,7 +25,10 @@
 //! It is not an HTTP server and not a token issuer: `devserver` puts it in front of the API.
 
 mod claims;
+pub mod client_credentials;
+mod discovery;
 mod error;
+mod fetch;
 mod jwks;
 mod token;
 
@@ -28,8 +39,14 @@ use serde_json::{Map, Value};
 use stack::{AuthorizerSettings, Issuer};
 
 pub use claims::{matched_scopes, render_claim_value, render_claims, token_scopes};
+pub use client_credentials::{
+    request_token, ClientCredentials, ClientCredentialsError, IssuedToken, Secret,
+};
+pub use discovery::DiscoveryDocument;
 pub use error::{AuthError, ConfigError, FetchError};
-pub use token::{extract_token, rsa_algorithm, UnverifiedToken};
+pub use fetch::{MAX_DISCOVERY_BYTES, MAX_JWKS_BYTES, MAX_REDIRECTS};
+pub use jwks::JwkSet;
+pub use token::{decode_claims_unverified, extract_token, rsa_algorithm, UnverifiedToken};
 
 use jwks::JwksCache;
 
@@ -111,15 +128,16 @@ impl Authorizer {
             return Err(ConfigError::NoAudience);
         }
         let url = url::Url::parse(config.issuer.as_str()).ok();
-        let loopback = matches!(
-            url.as_ref().and_then(url::Url::host),
-            Some(url::Host::Domain("localhost"))
-                | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
-                | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
-        );
+        if url.as_ref().is_some_and(fetch::has_user_info) {
+            return Err(ConfigError::IssuerCredentials {
+                issuer: url.as_ref().map(fetch::redacted).unwrap_or_default(),
+            });
+        }
+        let loopback = url.as_ref().is_some_and(fetch::is_loopback);
         let mut http = reqwest::Client::builder()
             .timeout(config.fetch_timeout)
             .connect_timeout(config.fetch_timeout)
+            .redirect(fetch::redirect_policy())
             .user_agent(concat!("wishctl-authorizer/", env!("CARGO_PKG_VERSION")));
         if loopback {
             // A local issuer is never behind the user's HTTP(S)_PROXY.

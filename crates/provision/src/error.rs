@@ -1,3 +1,6 @@
+//! The refusals and give-ups of the reconciler that callers tell apart from ordinary AWS
+//! failures (which travel as `anyhow::Error` with context naming the resource).
+
 use std::fmt;
 use std::time::Duration;
 
@@ -43,7 +46,7 @@ pub enum ProvisionError {
     #[error("timed out after {}s waiting for {what}", waited.as_secs())]
     Timeout { what: String, waited: Duration },
     /// The table exists with a key schema the handler cannot use; DynamoDB cannot change it.
-    #[error("table {table} has key schema {found}, expected partition key `id` (S) only; delete the table or choose another --stack")]
+    #[error("table {table} has key schema {found}, expected partition key {} only; delete the table or choose another --stack", stack::TABLE_KEY.describe())]
     IncompatibleTable { table: String, found: String },
     /// `outputs` on a stack that does not exist (or only in part).
     #[error("stack {stack} is not deployed{}", if missing.is_empty() { String::new() } else { format!(" completely: missing {}; run `wishctl up` to complete it", missing.join(", ")) })]

@@ -20,24 +20,18 @@ use aws_sdk_lambda::types::{
 use stack::{FunctionSettings, Tags};
 
 use crate::context::{found, Ctx, SdkResultExt};
-use crate::plan::{tag_change, updated_message, Action, FieldChange, FIELD_TAGS};
+use crate::field::FunctionField;
+use crate::plan::{tag_change, updated_message, Action, FieldChange};
 use crate::{wait, ResourceKind, Settings};
 
-const FIELD_RUNTIME: &str = "runtime";
-const FIELD_HANDLER: &str = "handler";
-const FIELD_ARCH: &str = "architecture";
-const FIELD_MEMORY: &str = "memory MB";
-const FIELD_TIMEOUT: &str = "timeout s";
-const FIELD_ENV: &str = "environment";
-const FIELD_ROLE: &str = "role";
-const FIELD_CODE: &str = "code sha256";
-const CONFIG_FIELDS: [&str; 6] = [
-    FIELD_RUNTIME,
-    FIELD_HANDLER,
-    FIELD_MEMORY,
-    FIELD_TIMEOUT,
-    FIELD_ENV,
-    FIELD_ROLE,
+/// The fields one `UpdateFunctionConfiguration` call sets.
+const CONFIG_FIELDS: [FunctionField; 6] = [
+    FunctionField::Runtime,
+    FunctionField::Handler,
+    FunctionField::Memory,
+    FunctionField::Timeout,
+    FunctionField::Environment,
+    FunctionField::Role,
 ];
 
 /// The zip to deploy and its SHA-256 in Lambda's `CodeSha256` format (base64 of the digest).
@@ -154,14 +148,14 @@ pub(crate) fn diff(desired: &DesiredFunction<'_>, observed: Option<&ObservedFunc
     let mut fields = Vec::new();
     if found.runtime.as_deref() != Some(FunctionSettings::RUNTIME) {
         fields.push(FieldChange::new(
-            FIELD_RUNTIME,
+            FunctionField::Runtime,
             show_opt(found.runtime.as_deref()),
             FunctionSettings::RUNTIME,
         ));
     }
     if found.handler.as_deref() != Some(FunctionSettings::HANDLER) {
         fields.push(FieldChange::new(
-            FIELD_HANDLER,
+            FunctionField::Handler,
             show_opt(found.handler.as_deref()),
             FunctionSettings::HANDLER,
         ));
@@ -169,7 +163,7 @@ pub(crate) fn diff(desired: &DesiredFunction<'_>, observed: Option<&ObservedFunc
     let arch = settings.architecture.lambda_name();
     if found.architectures != [arch] {
         fields.push(FieldChange::new(
-            FIELD_ARCH,
+            FunctionField::Architecture,
             found.architectures.join(","),
             arch,
         ));
@@ -177,7 +171,7 @@ pub(crate) fn diff(desired: &DesiredFunction<'_>, observed: Option<&ObservedFunc
     let memory = i32::try_from(settings.memory_mb).unwrap_or(i32::MAX);
     if found.memory_mb != Some(memory) {
         fields.push(FieldChange::new(
-            FIELD_MEMORY,
+            FunctionField::Memory,
             show_opt(found.memory_mb),
             memory,
         ));
@@ -185,7 +179,7 @@ pub(crate) fn diff(desired: &DesiredFunction<'_>, observed: Option<&ObservedFunc
     let timeout = i32::try_from(settings.timeout_seconds).unwrap_or(i32::MAX);
     if found.timeout_seconds != Some(timeout) {
         fields.push(FieldChange::new(
-            FIELD_TIMEOUT,
+            FunctionField::Timeout,
             show_opt(found.timeout_seconds),
             timeout,
         ));
@@ -193,26 +187,26 @@ pub(crate) fn diff(desired: &DesiredFunction<'_>, observed: Option<&ObservedFunc
     let environment = desired.environment();
     if found.environment != environment {
         fields.push(FieldChange::new(
-            FIELD_ENV,
+            FunctionField::Environment,
             show_env(&found.environment),
             show_env(&environment),
         ));
     }
     if found.role.as_deref() != Some(desired.role_arn.as_str()) {
         fields.push(FieldChange::new(
-            FIELD_ROLE,
+            FunctionField::Role,
             show_opt(found.role.as_deref()),
             &desired.role_arn,
         ));
     }
     if found.code_sha256.as_deref() != Some(desired.code.sha256_base64.as_str()) {
         fields.push(FieldChange::new(
-            FIELD_CODE,
+            FunctionField::Code,
             show_opt(found.code_sha256.as_deref()),
             &desired.code.sha256_base64,
         ));
     }
-    fields.extend(tag_change(desired.tags, &found.tags));
+    fields.extend(tag_change(FunctionField::Tags, desired.tags, &found.tags));
     Action::from_fields(fields)
 }
 
@@ -334,7 +328,7 @@ pub(crate) async fn apply(
         }
         (Action::Update { fields }, Some(found)) => {
             wait_settled(ctx, name, found).await?;
-            if CONFIG_FIELDS.iter().any(|f| action.updates(f)) {
+            if CONFIG_FIELDS.iter().any(|f| action.updates(*f)) {
                 let output = retry_role_propagation(ctx, name, update_hit_propagation, || {
                     lambda
                         .update_function_configuration()
@@ -355,7 +349,7 @@ pub(crate) async fn apply(
                     wait_updated(ctx, name).await?;
                 }
             }
-            if action.updates(FIELD_CODE) || action.updates(FIELD_ARCH) {
+            if action.updates(FunctionField::Code) || action.updates(FunctionField::Architecture) {
                 let zip = read_zip(desired.code).await?;
                 let output = lambda
                     .update_function_code()
@@ -371,7 +365,7 @@ pub(crate) async fn apply(
                     wait_updated(ctx, name).await?;
                 }
             }
-            if action.updates(FIELD_TAGS) {
+            if action.updates(FunctionField::Tags) {
                 lambda
                     .tag_resource()
                     .resource(&found.arn)

@@ -7,22 +7,33 @@
 //! the diff; [`Provisioner::down`] removes everything the stack owns; [`Provisioner::outputs`]
 //! reads back the URL and ids.
 //!
-//! One module per resource kind (`table`, `log_group`, `role`, `function`, `api`, `permission`)
-//! holds its observe / diff / apply / delete. This crate is the only one (besides the wish-list
+//! One module per resource kind (`table`, `log_group`, `role`, `function`, `permission`, and
+//! under `api` the HTTP API with its `authorizer`, `stage`, `integration` and `routes`) holds its
+//! observe / diff / apply / delete. The steps over all of them are modules by concern:
+//! `observe` (read AWS), `ownership` (the stack's tag), `desired` (the description resolved
+//! against the account), `planning` (the diff `plan` and `up` share), `apply` (`up`),
+//! `outputs` and `teardown` (`down`); `field` and `plan` are the typed diff they exchange. This crate is the only one (besides the wish-list
 //! store) that calls the AWS SDK. It knows nothing of the command line: progress goes through a
 //! [`Progress`] callback and every command returns data the CLI renders as text or JSON.
 
 mod api;
+mod apply;
 mod calls;
 mod context;
+mod desired;
 mod error;
+mod field;
 mod function;
 mod log_group;
+mod observe;
+mod outputs;
+mod ownership;
 mod permission;
 mod plan;
-mod reconcile;
+mod planning;
 mod role;
 mod table;
+mod teardown;
 mod wait;
 
 use std::fmt;
@@ -34,9 +45,13 @@ use stack::{StackName, StackOutputs, StackSpec};
 pub use calls::{is_mutating, ApiCall, CallCounter, CallReport};
 pub use context::{Clients, Env, Progress, ProgressEvent, Settings};
 pub use error::{ForeignResource, ProvisionError};
+pub use field::{
+    ApiField, AuthorizerField, Field, FunctionField, IntegrationField, LogGroupField,
+    PermissionField, RoleField, RolePolicyField, RouteField, StageField, TableField,
+};
 pub use function::FunctionCode;
 pub use plan::{Action, Change, FieldChange, Plan, ResourceKind};
-pub use reconcile::{DataPolicy, Outcome, Removal, Teardown};
+pub use teardown::{DataPolicy, Outcome, Removal, Teardown};
 
 /// Runs `plan`, `up`, `down` and `outputs` with one set of counted SDK clients.
 #[derive(Debug, Clone)]
@@ -173,13 +188,13 @@ impl Provisioner {
 
     /// What `up` would change, per resource. Makes no mutating call.
     pub async fn plan(&self, spec: &StackSpec, code: &FunctionCode) -> anyhow::Result<PlanReport> {
-        let (plan, calls) = self.counted(reconcile::plan(&self.ctx, spec, code)).await?;
+        let (plan, calls) = self.counted(planning::plan(&self.ctx, spec, code)).await?;
         Ok(PlanReport { plan, calls })
     }
 
     /// Creates what is missing and updates what differs; returns the stack's outputs.
     pub async fn up(&self, spec: &StackSpec, code: &FunctionCode) -> anyhow::Result<UpReport> {
-        let ((plan, outputs), calls) = self.counted(reconcile::up(&self.ctx, spec, code)).await?;
+        let ((plan, outputs), calls) = self.counted(apply::up(&self.ctx, spec, code)).await?;
         Ok(UpReport {
             outputs,
             plan,
@@ -189,15 +204,13 @@ impl Provisioner {
 
     /// Removes everything the stack owns.
     pub async fn down(&self, stack: &StackName, data: DataPolicy) -> anyhow::Result<DownReport> {
-        let (teardown, calls) = self
-            .counted(reconcile::down(&self.ctx, stack, data))
-            .await?;
+        let (teardown, calls) = self.counted(teardown::down(&self.ctx, stack, data)).await?;
         Ok(DownReport { teardown, calls })
     }
 
     /// The outputs of a deployed stack.
     pub async fn outputs(&self, stack: &StackName) -> anyhow::Result<OutputsReport> {
-        let (outputs, calls) = self.counted(reconcile::outputs(&self.ctx, stack)).await?;
+        let (outputs, calls) = self.counted(outputs::outputs(&self.ctx, stack)).await?;
         Ok(OutputsReport { outputs, calls })
     }
 }

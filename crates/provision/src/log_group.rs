@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 use stack::Tags;
 
 use crate::context::{found, Ctx, SdkResultExt};
-use crate::plan::{tag_change, updated_message, Action, FieldChange, FIELD_TAGS};
+use crate::field::LogGroupField;
+use crate::plan::{tag_change, updated_message, Action, FieldChange};
 use crate::ResourceKind;
-
-const FIELD_RETENTION: &str = "retention days";
 
 #[derive(Debug, Clone)]
 pub(crate) struct ObservedLogGroup {
@@ -80,14 +79,14 @@ pub(crate) fn diff(
     let mut fields = Vec::new();
     if group.retention_days != Some(retention_days) {
         fields.push(FieldChange::new(
-            FIELD_RETENTION,
+            LogGroupField::Retention,
             group
                 .retention_days
                 .map_or_else(|| "never expire".to_string(), |d| d.to_string()),
             retention_days,
         ));
     }
-    fields.extend(tag_change(tags, &group.tags));
+    fields.extend(tag_change(LogGroupField::Tags, tags, &group.tags));
     Action::from_fields(fields)
 }
 
@@ -121,10 +120,10 @@ pub(crate) async fn apply(
             ctx.progress.report(ResourceKind::LogGroup, name, "created");
         }
         Action::Update { fields } => {
-            if action.updates(FIELD_RETENTION) {
+            if action.updates(LogGroupField::Retention) {
                 put_retention().await?;
             }
-            if action.updates(FIELD_TAGS) {
+            if action.updates(LogGroupField::Tags) {
                 let arn = observed.map(|g| g.arn.clone()).ok_or_else(|| {
                     anyhow::anyhow!("internal error: tagging missing log group {name}")
                 })?;

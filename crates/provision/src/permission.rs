@@ -4,14 +4,12 @@
 use serde_json::Value;
 
 use crate::context::{found, Ctx, SdkResultExt};
+use crate::field::PermissionField;
 use crate::plan::{updated_message, Action, FieldChange};
 use crate::ResourceKind;
 
 pub(crate) const PRINCIPAL: &str = "apigateway.amazonaws.com";
 pub(crate) const ACTION: &str = "lambda:InvokeFunction";
-const FIELD_SOURCE: &str = "source arn";
-const FIELD_PRINCIPAL: &str = "principal";
-const FIELD_ACTION: &str = "action";
 
 /// The statement with the stack's statement id in the function's resource policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,20 +66,24 @@ pub(crate) fn diff(source_arn: &str, observed: Option<&ObservedPermission>) -> A
     let mut fields = Vec::new();
     if found.source_arn.as_deref() != Some(source_arn) {
         fields.push(FieldChange::new(
-            FIELD_SOURCE,
+            PermissionField::SourceArn,
             show(&found.source_arn),
             source_arn,
         ));
     }
     if found.principal.as_deref() != Some(PRINCIPAL) {
         fields.push(FieldChange::new(
-            FIELD_PRINCIPAL,
+            PermissionField::Principal,
             show(&found.principal),
             PRINCIPAL,
         ));
     }
     if found.action.as_deref() != Some(ACTION) {
-        fields.push(FieldChange::new(FIELD_ACTION, show(&found.action), ACTION));
+        fields.push(FieldChange::new(
+            PermissionField::Action,
+            show(&found.action),
+            ACTION,
+        ));
     }
     Action::from_fields(fields)
 }

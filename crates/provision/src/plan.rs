@@ -7,8 +7,7 @@ use std::fmt;
 use serde::Serialize;
 use stack::Tags;
 
-/// The field name of tag changes, on every resource kind that has tags.
-pub(crate) const FIELD_TAGS: &str = "tags";
+use crate::field::Field;
 
 /// The kinds of resources a stack is made of, in the order they are reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -54,15 +53,15 @@ impl fmt::Display for ResourceKind {
 /// One field that differs between AWS and the description.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldChange {
-    pub field: &'static str,
+    pub field: Field,
     pub old: String,
     pub new: String,
 }
 
 impl FieldChange {
-    pub fn new(field: &'static str, old: impl fmt::Display, new: impl fmt::Display) -> Self {
+    pub fn new(field: impl Into<Field>, old: impl fmt::Display, new: impl fmt::Display) -> Self {
         FieldChange {
-            field,
+            field: field.into(),
             old: old.to_string(),
             new: new.to_string(),
         }
@@ -98,7 +97,8 @@ impl Action {
     }
 
     /// Whether `field` is among the fields to update.
-    pub(crate) fn updates(&self, field: &str) -> bool {
+    pub fn updates(&self, field: impl Into<Field>) -> bool {
+        let field = field.into();
         match self {
             Action::Update { fields } => fields.iter().any(|f| f.field == field),
             _ => false,
@@ -179,7 +179,11 @@ impl fmt::Display for Plan {
 }
 
 /// The tag change a resource needs: tags of the description that are missing or different.
-pub(crate) fn tag_change(desired: &Tags, found: &BTreeMap<String, String>) -> Option<FieldChange> {
+pub(crate) fn tag_change(
+    field: impl Into<Field>,
+    desired: &Tags,
+    found: &BTreeMap<String, String>,
+) -> Option<FieldChange> {
     let missing = desired.missing_from(found.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     if missing.is_empty() {
         return None;
@@ -197,11 +201,11 @@ pub(crate) fn tag_change(desired: &Tags, found: &BTreeMap<String, String>) -> Op
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(", ");
-    Some(FieldChange::new(FIELD_TAGS, old, new))
+    Some(FieldChange::new(field, old, new))
 }
 
 /// The progress line of an update: `updated (field, field)`.
 pub(crate) fn updated_message(fields: &[FieldChange]) -> String {
-    let names: Vec<&str> = fields.iter().map(|f| f.field).collect();
+    let names: Vec<&str> = fields.iter().map(|f| f.field.label()).collect();
     format!("updated ({})", names.join(", "))
 }

@@ -9,11 +9,9 @@ use serde_json::Value;
 use stack::Tags;
 
 use crate::context::{found, Ctx, SdkResultExt};
-use crate::plan::{tag_change, updated_message, Action, FieldChange, FIELD_TAGS};
+use crate::field::{RoleField, RolePolicyField};
+use crate::plan::{tag_change, updated_message, Action, FieldChange};
 use crate::ResourceKind;
-
-const FIELD_TRUST: &str = "trust policy";
-const FIELD_DOCUMENT: &str = "policy document";
 
 #[derive(Debug, Clone)]
 pub(crate) struct ObservedRole {
@@ -104,12 +102,12 @@ pub(crate) fn diff_role(tags: &Tags, observed: Option<&ObservedRole>) -> Action 
     let mut fields = Vec::new();
     if role.trust_policy.as_ref() != Some(&trust) {
         fields.push(FieldChange::new(
-            FIELD_TRUST,
+            RoleField::TrustPolicy,
             show(role.trust_policy.as_ref()),
             trust,
         ));
     }
-    fields.extend(tag_change(tags, &role.tags));
+    fields.extend(tag_change(RoleField::Tags, tags, &role.tags));
     Action::from_fields(fields)
 }
 
@@ -118,7 +116,7 @@ pub(crate) fn diff_policy(desired: &Value, observed: Option<&ObservedRole>) -> A
         None => Action::Create,
         Some(found) if found == desired => Action::NoChange,
         Some(found) => Action::Update {
-            fields: vec![FieldChange::new(FIELD_DOCUMENT, found, desired)],
+            fields: vec![FieldChange::new(RolePolicyField::Document, found, desired)],
         },
     }
 }
@@ -154,7 +152,7 @@ pub(crate) async fn apply_role(
         }
         (Action::NoChange, Some(found)) => Ok(found.arn.clone()),
         (Action::Update { fields }, Some(found)) => {
-            if action.updates(FIELD_TRUST) {
+            if action.updates(RoleField::TrustPolicy) {
                 iam.update_assume_role_policy()
                     .role_name(role)
                     .policy_document(trust)
@@ -162,7 +160,7 @@ pub(crate) async fn apply_role(
                     .await
                     .doing(|| format!("updating the trust policy of role {role}"))?;
             }
-            if action.updates(FIELD_TAGS) {
+            if action.updates(RoleField::Tags) {
                 iam.tag_role()
                     .role_name(role)
                     .set_tags(Some(iam_tags(tags)?))

@@ -11,11 +11,9 @@ use aws_sdk_dynamodb::types::{
 use stack::Tags;
 
 use crate::context::{found, Ctx, SdkResultExt};
-use crate::plan::{tag_change, updated_message, Action, FieldChange, FIELD_TAGS};
+use crate::field::TableField;
+use crate::plan::{tag_change, updated_message, Action, FieldChange};
 use crate::{wait, ProvisionError, ResourceKind, Settings};
-
-pub(crate) const KEY: &str = "id";
-const FIELD_BILLING: &str = "billing mode";
 
 /// The table as DynamoDB describes it.
 #[derive(Debug, Clone)]
@@ -103,7 +101,7 @@ pub(crate) async fn observe(
 }
 
 fn expected_key_schema() -> String {
-    format!("{KEY} (S) HASH")
+    stack::TABLE_KEY.describe()
 }
 
 pub(crate) fn diff(
@@ -123,12 +121,12 @@ pub(crate) fn diff(
     let mut fields = Vec::new();
     if table.billing_mode != BillingMode::PayPerRequest {
         fields.push(FieldChange::new(
-            FIELD_BILLING,
+            TableField::BillingMode,
             table.billing_mode.as_str(),
             BillingMode::PayPerRequest.as_str(),
         ));
     }
-    fields.extend(tag_change(tags, &table.tags));
+    fields.extend(tag_change(TableField::Tags, tags, &table.tags));
     Ok(Action::from_fields(fields))
 }
 
@@ -158,14 +156,14 @@ pub(crate) async fn apply(
                 .billing_mode(BillingMode::PayPerRequest)
                 .attribute_definitions(
                     AttributeDefinition::builder()
-                        .attribute_name(KEY)
-                        .attribute_type(ScalarAttributeType::S)
+                        .attribute_name(stack::TABLE_KEY.name)
+                        .attribute_type(ScalarAttributeType::from(stack::TABLE_KEY.attribute_type))
                         .build()
                         .context("building the table's attribute definition")?,
                 )
                 .key_schema(
                     KeySchemaElement::builder()
-                        .attribute_name(KEY)
+                        .attribute_name(stack::TABLE_KEY.name)
                         .key_type(KeyType::Hash)
                         .build()
                         .context("building the table's key schema")?,
@@ -183,7 +181,7 @@ pub(crate) async fn apply(
             ctx.progress.report(ResourceKind::Table, name, "created");
         }
         (Action::Update { fields }, Some(table)) => {
-            if action.updates(FIELD_BILLING) {
+            if action.updates(TableField::BillingMode) {
                 ddb.update_table()
                     .table_name(name)
                     .billing_mode(BillingMode::PayPerRequest)
@@ -192,7 +190,7 @@ pub(crate) async fn apply(
                     .doing(|| format!("switching table {name} to on-demand billing"))?;
                 wait_until_active(ctx, name).await?;
             }
-            if action.updates(FIELD_TAGS) {
+            if action.updates(TableField::Tags) {
                 ddb.tag_resource()
                     .resource_arn(&table.arn)
                     .set_tags(Some(dynamodb_tags(tags)?))

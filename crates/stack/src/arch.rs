@@ -1,3 +1,5 @@
+//! The function's instruction set: its Lambda name, Rust target and ELF machine.
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -1,3 +1,6 @@
+//! The JWT authorizer settings: the issuer (kept byte for byte), audiences and route scopes,
+//! within API Gateway's limits.
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

@@ -1,3 +1,6 @@
+//! Why a stack input cannot be turned into a description; each message names the input and the
+//! rule it breaks.
+
 use thiserror::Error;
 
 /// A stack input that cannot be turned into a valid description.

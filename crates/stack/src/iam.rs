@@ -1,3 +1,6 @@
+//! The IAM documents of a stack: the role's trust policy and its least-privilege access policy,
+//! and the ARNs they name.
+
 use serde_json::{json, Value};
 
 /// The service principal that assumes the function's role.

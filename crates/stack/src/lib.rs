@@ -14,6 +14,7 @@ mod names;
 mod outputs;
 mod routes;
 mod spec;
+mod table;
 mod tags;
 
 pub use arch::Architecture;
@@ -24,4 +25,5 @@ pub use names::{ResourceNames, StackName, DEFAULT_STACK, ROLE_PATH};
 pub use outputs::{invoke_url, StackOutputs};
 pub use routes::{Route, RouteAuth, ROUTES, SERVICE_PATH};
 pub use spec::{CorsSettings, FunctionSettings, StackSpec, DEFAULT_LOG_RETENTION_DAYS};
+pub use table::{TableKey, TABLE_KEY};
 pub use tags::{Tags, TAG_STACK};

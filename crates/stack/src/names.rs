@@ -1,3 +1,5 @@
+//! The stack name and the deterministic names of every resource derived from it.
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -1,3 +1,5 @@
+//! What `up` and `outputs` report about a deployed stack: the invoke URL, ids and names.
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

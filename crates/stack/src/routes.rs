@@ -1,3 +1,6 @@
+//! The route table of the wish-list API, shared by `up` (which creates it) and `dev` (which
+//! serves it).
+
 use serde::Serialize;
 
 /// The path the wish-list API serves, as in the walkthrough.

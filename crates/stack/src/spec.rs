@@ -1,3 +1,6 @@
+//! The whole stack description (`StackSpec`) and its function and CORS settings, validated
+//! against Lambda's and API Gateway's limits.
+
 use serde::{Deserialize, Serialize};
 
 use crate::{Architecture, AuthorizerSettings, ResourceNames, SpecError, StackName, Tags};

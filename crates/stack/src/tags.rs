@@ -1,3 +1,5 @@
+//! The tags every resource of a stack carries, and how ownership is read back from them.
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

@@ -6,15 +6,30 @@
 //! It signs with aws-lc-rs directly, never with the code under test, so that a bug in the
 //! authorizer's JWT handling cannot hide itself in the tokens the tests feed it.
 //!
-//! Routes: `GET /.well-known/openid-configuration`, `GET /.well-known/jwks.json`, and for driving
-//! it from another process (`test-issuer` binary): `POST /control/rotate`, `POST /control/hang`,
-//! `POST /control/unhang`, `POST /control/mint` (body: claims JSON; answers the token) and
-//! `GET /control/stats`.
+//! It can also misbehave on purpose, as hostile or broken issuers do ([`JwksMode`],
+//! [`DiscoveryMode`]): a JWKS that is huge (with or without `content-length`), slow, trickling,
+//! endless, malformed or different on every fetch; a discovery document replaced by any JSON (one
+//! that points elsewhere), redirected, or huge.
+//!
+//! And it serves the OAuth 2.0 client-credentials grant at `POST /oauth/token` (named in its
+//! discovery document) for clients registered with [`TestIssuer::register_client`], answering as
+//! Auth0 does: machine tokens with `sub = ID@clients`, `azp`, `gty`; 401 `access_denied`
+//! "Unauthorized" for a wrong secret, 403 `access_denied` "Service not found: AUD" for an
+//! audience the client has no grant for.
+//!
+//! Routes: `GET /.well-known/openid-configuration`, `GET /.well-known/jwks.json`,
+//! `POST /oauth/token`, and for driving it from another process (`test-issuer` binary):
+//! `POST /control/rotate`, `POST /control/hang`, `POST /control/unhang`, `POST /control/mint`
+//! (body: claims JSON; answers the token), `POST /control/client` (body: `{"client_id",
+//! "client_secret", "audiences"}`), `POST /control/jwks-mode` (body: a [`JwksMode`] as JSON, e.g.
+//! `{"mode": "huge", "bytes": 200000}`) and `GET /control/stats`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::encoding::AsDer;
@@ -23,10 +38,12 @@ use aws_lc_rs::signature::{self, KeyPair as _};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -45,6 +62,49 @@ pub enum Signing {
     Unsigned,
 }
 
+/// How the JWKS endpoint answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "kebab-case")]
+pub enum JwksMode {
+    /// The published keys.
+    Normal,
+    /// The published keys padded to `bytes` bytes, with a `content-length`.
+    Huge { bytes: usize },
+    /// The same, streamed in 8 KiB chunks without a `content-length`.
+    HugeChunked { bytes: usize },
+    /// The published keys, after `delay_ms`.
+    Slow { delay_ms: u64 },
+    /// The published keys, one byte every `interval_ms`.
+    Trickle { interval_ms: u64 },
+    /// `{"keys": [` and then whitespace that never ends, 8 KiB at a time.
+    Endless,
+    /// Not JSON.
+    Malformed,
+    /// The published keys under new `kid`s on every fetch.
+    Changing,
+}
+
+/// How the discovery endpoint answers (besides the hang switch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiscoveryMode {
+    /// The issuer's own document.
+    Normal,
+    /// This JSON instead (e.g. a `jwks_uri` pointing elsewhere).
+    Document(Value),
+    /// `302 Found` to this location.
+    Redirect(String),
+    /// The issuer's own document padded to this many bytes.
+    Huge(usize),
+}
+
+/// A client of the client-credentials grant.
+#[derive(Debug, Clone)]
+struct GrantClient {
+    id: String,
+    secret: String,
+    audiences: Vec<String>,
+}
+
 struct IssuerKey {
     kid: String,
     pair: signature::RsaKeyPair,
@@ -59,7 +119,11 @@ struct State {
     hang: watch::Sender<bool>,
     discovery_requests: AtomicUsize,
     jwks_requests: AtomicUsize,
+    token_requests: AtomicUsize,
     next_kid: AtomicUsize,
+    jwks_mode: Mutex<JwksMode>,
+    discovery_mode: Mutex<DiscoveryMode>,
+    clients: Mutex<Vec<GrantClient>>,
 }
 
 /// A running issuer; stops when dropped.
@@ -106,7 +170,11 @@ impl TestIssuer {
             hang,
             discovery_requests: AtomicUsize::new(0),
             jwks_requests: AtomicUsize::new(0),
+            token_requests: AtomicUsize::new(0),
             next_kid: AtomicUsize::new(1),
+            jwks_mode: Mutex::new(JwksMode::Normal),
+            discovery_mode: Mutex::new(DiscoveryMode::Normal),
+            clients: Mutex::new(Vec::new()),
         });
         let issuer = TestIssuer {
             addr,
@@ -179,6 +247,37 @@ impl TestIssuer {
         self.state.discovery_requests.load(Ordering::SeqCst)
     }
 
+    /// How the JWKS endpoint answers from now on.
+    pub fn set_jwks_mode(&self, mode: JwksMode) {
+        *lock(&self.state.jwks_mode) = mode;
+    }
+
+    /// How the discovery endpoint answers from now on.
+    pub fn set_discovery_mode(&self, mode: DiscoveryMode) {
+        *lock(&self.state.discovery_mode) = mode;
+    }
+
+    /// The token endpoint of the client-credentials grant.
+    pub fn token_endpoint(&self) -> String {
+        format!("{}oauth/token", self.state.issuer)
+    }
+
+    /// A client of the client-credentials grant, allowed to ask for tokens for `audiences`.
+    pub fn register_client(&self, id: &str, secret: &str, audiences: &[&str]) {
+        register_client(
+            &self.state,
+            GrantClient {
+                id: id.into(),
+                secret: secret.into(),
+                audiences: audiences.iter().map(|a| a.to_string()).collect(),
+            },
+        );
+    }
+
+    pub fn token_requests(&self) -> usize {
+        self.state.token_requests.load(Ordering::SeqCst)
+    }
+
     pub fn jwks_requests(&self) -> usize {
         self.state.jwks_requests.load(Ordering::SeqCst)
     }
@@ -238,6 +337,12 @@ pub fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+fn register_client(state: &State, client: GrantClient) {
+    let mut clients = lock(&state.clients);
+    clients.retain(|c| c.id != client.id);
+    clients.push(client);
 }
 
 fn add_key(state: &State, published: bool) -> Result<String, ServerError> {
@@ -309,16 +414,25 @@ fn sign(state: &State, message: &[u8], signing: &Signing) -> Vec<u8> {
 }
 
 fn jwks(state: &State) -> Value {
+    jwks_renamed(state, None)
+}
+
+/// The published keys; with `generation`, each `kid` gets that suffix (a JWKS that changes).
+fn jwks_renamed(state: &State, generation: Option<usize>) -> Value {
     let keys = lock(&state.keys);
     let keys: Vec<Value> = keys
         .iter()
         .filter(|k| k.published)
         .map(|k| {
             let public = k.pair.public_key();
+            let kid = match generation {
+                Some(n) => format!("{}-gen{n}", k.kid),
+                None => k.kid.clone(),
+            };
             json!({
                 "kty": "RSA",
                 "use": "sig",
-                "kid": k.kid,
+                "kid": kid,
                 "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
                 "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
             })
@@ -345,8 +459,75 @@ async fn serve(listener: TcpListener, state: Arc<State>) {
     }
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    UnsyncBoxBody::new(Full::new(bytes.into()))
+}
+
+/// A body sent in pieces: `prefix`, then `chunk` every `interval` (`count` times, or forever).
+struct Drip {
+    prefix: Option<Bytes>,
+    chunk: Bytes,
+    remaining: Option<usize>,
+    interval: Duration,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl hyper::body::Body for Drip {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if let Some(prefix) = self.prefix.take() {
+            return Poll::Ready(Some(Ok(Frame::data(prefix))));
+        }
+        if self.remaining == Some(0) {
+            return Poll::Ready(None);
+        }
+        if !self.interval.is_zero() {
+            let interval = self.interval;
+            let sleep = self
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(interval)));
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.sleep = None;
+        }
+        if let Some(n) = self.remaining.as_mut() {
+            *n -= 1;
+        }
+        Poll::Ready(Some(Ok(Frame::data(self.chunk.clone()))))
+    }
+}
+
+use std::future::Future as _;
+
+fn drip(prefix: Bytes, chunk: Bytes, count: Option<usize>, interval: Duration) -> Body {
+    UnsyncBoxBody::new(Drip {
+        prefix: Some(prefix),
+        chunk,
+        remaining: count,
+        interval,
+        sleep: None,
+    })
+}
+
+/// `document` padded with trailing whitespace to `bytes` bytes (still valid JSON).
+fn padded(document: &Value, bytes: usize) -> Vec<u8> {
+    let mut text = document.to_string().into_bytes();
+    if text.len() < bytes {
+        text.resize(bytes, b' ');
+    }
+    text
+}
+
+fn json_bytes_response(status: StatusCode, body: Body) -> Response<Body> {
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
@@ -355,7 +536,17 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
     response
 }
 
-async fn route(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
+fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    let mut response = Response::new(full(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+async fn route(state: &State, request: Request<Incoming>) -> Response<Body> {
     let path = request.uri().path().to_string();
     match (request.method().clone(), path.as_str()) {
         (Method::GET, "/.well-known/openid-configuration") => {
@@ -363,20 +554,133 @@ async fn route(state: &State, request: Request<Incoming>) -> Response<Full<Bytes
             let mut hang = state.hang.subscribe();
             // Hold the request open while hanging; give up after a minute so nothing leaks.
             let _ = tokio::time::timeout(Duration::from_secs(60), hang.wait_for(|on| !on)).await;
-            json_response(
-                StatusCode::OK,
-                &json!({
-                    "issuer": state.issuer,
-                    "jwks_uri": state.jwks_url,
-                    "id_token_signing_alg_values_supported": ["RS256"],
-                    "response_types_supported": ["token"],
-                    "subject_types_supported": ["public"],
-                }),
-            )
+            let own = json!({
+                "issuer": state.issuer,
+                "jwks_uri": state.jwks_url,
+                "token_endpoint": format!("{}oauth/token", state.issuer),
+                "grant_types_supported": ["client_credentials"],
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "response_types_supported": ["token"],
+                "subject_types_supported": ["public"],
+            });
+            let mode = lock(&state.discovery_mode).clone();
+            match mode {
+                DiscoveryMode::Normal => json_response(StatusCode::OK, &own),
+                DiscoveryMode::Document(document) => json_response(StatusCode::OK, &document),
+                DiscoveryMode::Huge(bytes) => {
+                    json_bytes_response(StatusCode::OK, full(padded(&own, bytes)))
+                }
+                DiscoveryMode::Redirect(location) => {
+                    let mut response = Response::new(full(Bytes::new()));
+                    *response.status_mut() = StatusCode::FOUND;
+                    if let Ok(value) = hyper::header::HeaderValue::from_str(&location) {
+                        response
+                            .headers_mut()
+                            .insert(hyper::header::LOCATION, value);
+                    }
+                    response
+                }
+            }
         }
         (Method::GET, "/.well-known/jwks.json") => {
-            state.jwks_requests.fetch_add(1, Ordering::SeqCst);
-            json_response(StatusCode::OK, &jwks(state))
+            let n = state.jwks_requests.fetch_add(1, Ordering::SeqCst);
+            let mode = lock(&state.jwks_mode).clone();
+            let keys = jwks(state);
+            match mode {
+                JwksMode::Normal => json_response(StatusCode::OK, &keys),
+                JwksMode::Huge { bytes } => {
+                    json_bytes_response(StatusCode::OK, full(padded(&keys, bytes)))
+                }
+                JwksMode::HugeChunked { bytes } => {
+                    let text = keys.to_string();
+                    let chunks = bytes.saturating_sub(text.len()).div_ceil(8192);
+                    json_bytes_response(
+                        StatusCode::OK,
+                        drip(
+                            Bytes::from(text),
+                            Bytes::from(vec![b' '; 8192]),
+                            Some(chunks),
+                            Duration::ZERO,
+                        ),
+                    )
+                }
+                JwksMode::Slow { delay_ms } => {
+                    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                    json_response(StatusCode::OK, &keys)
+                }
+                JwksMode::Trickle { interval_ms } => {
+                    let text = keys.to_string().into_bytes();
+                    json_bytes_response(
+                        StatusCode::OK,
+                        drip(
+                            Bytes::copy_from_slice(&text[..1]),
+                            Bytes::from_static(b" "),
+                            Some(text.len() * 100),
+                            Duration::from_millis(interval_ms),
+                        ),
+                    )
+                }
+                JwksMode::Endless => json_bytes_response(
+                    StatusCode::OK,
+                    drip(
+                        Bytes::from_static(br#"{"keys": ["#),
+                        Bytes::from(vec![b' '; 8192]),
+                        None,
+                        Duration::from_millis(1),
+                    ),
+                ),
+                JwksMode::Malformed => json_bytes_response(
+                    StatusCode::OK,
+                    full(Bytes::from_static(br#"{"keys": [{"kty": "RSA", "kid": "#)),
+                ),
+                JwksMode::Changing => json_response(StatusCode::OK, &jwks_renamed(state, Some(n))),
+            }
+        }
+        (Method::POST, "/oauth/token") => {
+            state.token_requests.fetch_add(1, Ordering::SeqCst);
+            client_credentials_grant(state, request).await
+        }
+        (Method::POST, "/control/client") => {
+            let body = request.into_body().collect().await.map(|b| b.to_bytes());
+            let spec: Option<Value> = body.ok().and_then(|b| serde_json::from_slice(&b).ok());
+            let client = spec.as_ref().and_then(|spec| {
+                Some(GrantClient {
+                    id: spec["client_id"].as_str()?.to_string(),
+                    secret: spec["client_secret"].as_str()?.to_string(),
+                    audiences: spec["audiences"]
+                        .as_array()?
+                        .iter()
+                        .filter_map(|a| a.as_str().map(String::from))
+                        .collect(),
+                })
+            });
+            match client {
+                Some(client) => {
+                    register_client(state, client);
+                    json_response(StatusCode::OK, &json!({"registered": true}))
+                }
+                None => json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"message": "the body must be {client_id, client_secret, audiences}"}),
+                ),
+            }
+        }
+        (Method::POST, "/control/jwks-mode") => {
+            let body = request.into_body().collect().await.map(|b| b.to_bytes());
+            match body
+                .ok()
+                .and_then(|b| serde_json::from_slice::<JwksMode>(&b).ok())
+            {
+                Some(mode) => {
+                    *lock(&state.jwks_mode) = mode;
+                    json_response(StatusCode::OK, &json!({"set": true}))
+                }
+                None => json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"message": "the body must be a JwksMode, e.g. {\"mode\": \"endless\"}"}),
+                ),
+            }
         }
         (Method::POST, "/control/rotate") => {
             let kid = add_key(state, true).inspect(|kid| {
@@ -427,11 +731,153 @@ async fn route(state: &State, request: Request<Incoming>) -> Response<Full<Bytes
                 "issuer": state.issuer,
                 "discovery_requests": state.discovery_requests.load(Ordering::SeqCst),
                 "jwks_requests": state.jwks_requests.load(Ordering::SeqCst),
+                "token_requests": state.token_requests.load(Ordering::SeqCst),
                 "current_kid": *lock(&state.current),
             }),
         ),
         _ => json_response(StatusCode::NOT_FOUND, &json!({ "message": "Not Found" })),
     }
+}
+
+/// `POST /oauth/token`: the client-credentials grant, answered as Auth0 answers it.
+async fn client_credentials_grant(state: &State, request: Request<Incoming>) -> Response<Body> {
+    let error = |status: StatusCode, error: &str, description: &str| {
+        json_response(
+            status,
+            &json!({"error": error, "error_description": description}),
+        )
+    };
+    let basic = request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b64| STANDARD.decode(b64.trim()).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|pair| {
+            let (id, secret) = pair.split_once(':')?;
+            Some((url_decode(id), url_decode(secret)))
+        });
+    let is_json = request
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let Ok(body) = http_body_util::Limited::new(request.into_body(), 64 * 1024)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "unreadable body",
+        );
+    };
+    let fields: std::collections::HashMap<String, String> = if is_json {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(map)) => map
+                .into_iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_string())))
+                .collect(),
+            _ => return error(StatusCode::BAD_REQUEST, "invalid_request", "bad JSON body"),
+        }
+    } else {
+        String::from_utf8_lossy(&body)
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (url_decode(k), url_decode(v)))
+            .collect()
+    };
+    if fields.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "Unsupported grant type",
+        );
+    }
+    let (id, secret) = basic.unwrap_or_else(|| {
+        (
+            fields.get("client_id").cloned().unwrap_or_default(),
+            fields.get("client_secret").cloned().unwrap_or_default(),
+        )
+    });
+    let client = lock(&state.clients)
+        .iter()
+        .find(|c| c.id == id && c.secret == secret)
+        .cloned();
+    let Some(client) = client else {
+        return error(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized");
+    };
+    let audience =
+        match fields.get("audience") {
+            Some(audience) => audience.clone(),
+            None => return error(
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                "No audience parameter was provided, and no default audience has been configured",
+            ),
+        };
+    if !client.audiences.contains(&audience) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            &format!("Service not found: {audience}"),
+        );
+    }
+    let now = unix_now();
+    let mut claims = json!({
+        "iss": state.issuer,
+        "sub": format!("{id}@clients"),
+        "aud": audience,
+        "iat": now,
+        "exp": now + 86400,
+        "azp": id,
+        "gty": "client-credentials",
+    });
+    if let Some(scope) = fields.get("scope") {
+        claims["scope"] = Value::String(scope.clone());
+    }
+    let kid = lock(&state.current).clone();
+    let token = mint_with(
+        state,
+        &json!({"alg": "RS256", "typ": "JWT", "kid": kid}),
+        &claims,
+        &Signing::Rsa {
+            kid: kid.clone(),
+            alg: "RS256".into(),
+        },
+    );
+    let mut answer = json!({"access_token": token, "token_type": "Bearer", "expires_in": 86400});
+    if let Some(scope) = fields.get("scope") {
+        answer["scope"] = Value::String(scope.clone());
+    }
+    json_response(StatusCode::OK, &answer)
+}
+
+/// `application/x-www-form-urlencoded` decoding of one value.
+fn url_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(byte) => {
+                        out.push(byte);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The `test-issuer` binary running as a process of its own, driven over HTTP; killed on drop.
@@ -514,6 +960,27 @@ impl IssuerProcess {
     pub async fn hang_discovery(&self, on: bool) -> Result<(), ServerError> {
         let path = if on { "hang" } else { "unhang" };
         self.control("POST", path, None).await.map(|_| ())
+    }
+
+    /// `POST /control/client`: a client of the client-credentials grant.
+    pub async fn register_client(
+        &self,
+        id: &str,
+        secret: &str,
+        audiences: &[&str],
+    ) -> Result<(), ServerError> {
+        let spec = json!({"client_id": id, "client_secret": secret, "audiences": audiences});
+        self.control("POST", "client", Some(&spec))
+            .await
+            .map(|_| ())
+    }
+
+    /// `POST /control/jwks-mode`.
+    pub async fn set_jwks_mode(&self, mode: &JwksMode) -> Result<(), ServerError> {
+        let body = serde_json::to_value(mode)?;
+        self.control("POST", "jwks-mode", Some(&body))
+            .await
+            .map(|_| ())
     }
 
     /// `GET /control/stats`: request counts and the current kid.

@@ -55,7 +55,7 @@ impl DynamoStore {
                     .is_some_and(|e| e.is_resource_not_found_exception()) => {}
             Err(err) => return Err(classify("describing table", &self.table, err)),
         }
-        let key = "id";
+        let key = stack::TABLE_KEY.name;
         let created = self
             .client
             .create_table()

@@ -1,9 +1,13 @@
+//! `wishctl build`: the Lambda zip (`bootstrap` for arm64 and/or x86_64), built reproducibly.
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use serde_json::json;
+use serde::Serialize;
 use stack::Architecture;
+
+use super::output::{print_json, OutputFormat};
 
 /// Flags of `wishctl build`.
 #[derive(Debug, clap::Args)]
@@ -14,9 +18,29 @@ pub struct BuildArgs {
     /// Folder the zips are written to (`bootstrap-<arch>.zip`).
     #[arg(long, default_value = "dist")]
     out_dir: PathBuf,
-    /// Print one JSON object per zip (path, size, sha256, arch) on stdout.
-    #[arg(long)]
+    /// Result format on stdout: `text` (one line per zip) or `json` (one object with an
+    /// `artifacts` array of {path, size, sha256, arch}).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    output: OutputFormat,
+    /// The same as `--output json` (kept for scripts written before `--output`).
+    #[arg(long, hide = true)]
     json: bool,
+}
+
+/// One built zip, as `--output json` lists it.
+#[derive(Debug, Serialize)]
+struct BuiltZip {
+    path: PathBuf,
+    size: u64,
+    /// Base64 of the SHA-256 digest, as Lambda's `CodeSha256`.
+    sha256: String,
+    arch: Architecture,
+}
+
+/// `wishctl build --output json`.
+#[derive(Debug, Serialize)]
+struct BuildJson {
+    artifacts: Vec<BuiltZip>,
 }
 
 /// One `--arch` value: one architecture, or both.
@@ -50,6 +74,8 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
             arches.push(arch);
         }
     }
+    let json = args.json || args.output == OutputFormat::Json;
+    let mut built = Vec::new();
     for arch in arches {
         let artifact = tokio::task::spawn_blocking({
             let (root, out_dir) = (root.clone(), out_dir.clone());
@@ -58,16 +84,13 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("the build task panicked")?
         .with_context(|| format!("building the {arch} Lambda zip"))?;
-        if args.json {
-            println!(
-                "{}",
-                json!({
-                    "path": artifact.path,
-                    "size": artifact.size,
-                    "sha256": artifact.sha256_base64,
-                    "arch": arch,
-                })
-            );
+        if json {
+            built.push(BuiltZip {
+                path: artifact.path,
+                size: artifact.size,
+                sha256: artifact.sha256_base64,
+                arch,
+            });
         } else {
             println!(
                 "{}  {} bytes  sha256 {}",
@@ -76,6 +99,9 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
                 artifact.sha256_base64
             );
         }
+    }
+    if json {
+        print_json(&BuildJson { artifacts: built })?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,9 @@ use serde::Serialize;
 use stack::StackName;
 
 use super::aws::AwsArgs;
-use super::up::{print_calls, print_json, stderr_progress, CallCounts, OutputFormat, ReportArgs};
+use super::output::{
+    print_calls, print_json, stderr_progress, CallCounts, OutputFormat, ReportArgs,
+};
 
 /// Flags of `wishctl down`.
 #[derive(Debug, clap::Args)]

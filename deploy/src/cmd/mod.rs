@@ -4,6 +4,7 @@ pub mod aws;
 pub mod build;
 pub mod dev;
 pub mod down;
+pub mod output;
 pub mod outputs;
 pub mod plan;
 pub mod token;

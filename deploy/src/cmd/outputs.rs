@@ -6,7 +6,7 @@ use provision::Provisioner;
 use stack::StackName;
 
 use super::aws::AwsArgs;
-use super::up::{print_calls, print_json, OutputFormat, ReportArgs};
+use super::output::{print_calls, print_json, OutputFormat, ReportArgs};
 
 /// Flags of `wishctl outputs`.
 #[derive(Debug, clap::Args)]

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use provision::{Plan, Provisioner};
 use serde::Serialize;
 
-use super::up::{print_calls, print_json, CallCounts, OutputFormat, StackArgs};
+use super::output::{print_calls, print_json, CallCounts, OutputFormat};
+use super::up::StackArgs;
 
 /// Flags of `wishctl plan`.
 #[derive(Debug, clap::Args)]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_apigatewayv2::types::{AuthorizationType, AuthorizerType, IntegrationType};
 use aws_sdk_dynamodb::types::{BillingMode, KeyType, ScalarAttributeType};
 use aws_sdk_lambda::types::{Architecture, Runtime};
-use provision::{Action, ProvisionError, ResourceKind};
+use provision::{Action, AuthorizerField, ProvisionError, ResourceKind};
 use serde_json::{json, Value};
 use stack::{CorsSettings, TAG_STACK};
 
@@ -450,7 +450,7 @@ async fn changed_audience_updates_the_authorizer_in_place_and_keeps_the_api() {
         panic!("{}", plan.plan)
     };
     assert_eq!(fields.len(), 1);
-    assert_eq!(fields[0].field, "audience");
+    assert_eq!(fields[0].field, AuthorizerField::Audience.into());
     assert_eq!(fields[0].old, "[old-audience]");
     assert_eq!(fields[0].new, "[new-audience]");
     assert_eq!(second.calls.mutating_operations(), ["UpdateAuthorizer"]);

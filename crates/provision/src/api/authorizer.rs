@@ -1,0 +1,209 @@
+//! The JWT authorizer: issuer, audiences, identity source `$request.header.Authorization`.
+//!
+//! It is found through the route that references it: listing authorizers is not something every
+//! emulator answers (moto's `GetAuthorizers` fails), so that listing is only a best-effort
+//! fallback for an authorizer left unattached by an interrupted run.
+
+use anyhow::Context as _;
+use aws_sdk_apigatewayv2::types::{AuthorizerType, JwtConfiguration};
+use stack::AuthorizerSettings;
+
+use crate::context::{found, Ctx, SdkResultExt};
+use crate::field::AuthorizerField;
+use crate::plan::{updated_message, Action, FieldChange};
+use crate::ResourceKind;
+
+#[derive(Debug, Clone)]
+pub(crate) struct ObservedAuthorizer {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub identity_source: Vec<String>,
+    pub issuer: Option<String>,
+    pub audiences: Vec<String>,
+}
+
+/// Reads one authorizer by id; `None` when it does not exist.
+pub(crate) async fn observe(
+    apigw: &aws_sdk_apigatewayv2::Client,
+    api_id: &str,
+    authorizer_id: &str,
+) -> anyhow::Result<Option<ObservedAuthorizer>> {
+    let authorizer = found(
+        apigw
+            .get_authorizer()
+            .api_id(api_id)
+            .authorizer_id(authorizer_id)
+            .send()
+            .await,
+        |e| e.is_not_found_exception(),
+    )
+    .doing(|| format!("reading authorizer {authorizer_id} of HTTP API {api_id}"))?;
+    Ok(authorizer.map(|a| ObservedAuthorizer {
+        id: authorizer_id.to_string(),
+        name: a.name().unwrap_or_default().to_string(),
+        kind: a.authorizer_type().map_or("", |t| t.as_str()).to_string(),
+        identity_source: a.identity_source().to_vec(),
+        issuer: a
+            .jwt_configuration()
+            .and_then(|j| j.issuer())
+            .map(str::to_string),
+        audiences: super::sorted(
+            a.jwt_configuration()
+                .map(|j| j.audience().to_vec())
+                .unwrap_or_default()
+                .into_iter(),
+        ),
+    }))
+}
+
+/// The ids and names of the API's authorizers, or `None` when the listing is not answered
+/// (moto answers `GetAuthorizers` with a 500). Best effort: callers fall back to what the
+/// routes reference.
+pub(crate) async fn list(
+    apigw: &aws_sdk_apigatewayv2::Client,
+    api_id: &str,
+) -> Option<Vec<(String, String)>> {
+    match apigw.get_authorizers().api_id(api_id).send().await {
+        Ok(page) => Some(
+            page.items()
+                .iter()
+                .filter_map(|a| {
+                    Some((
+                        a.authorizer_id()?.to_string(),
+                        a.name().unwrap_or_default().to_string(),
+                    ))
+                })
+                .collect(),
+        ),
+        Err(err) => {
+            tracing::debug!(api_id, error = %aws_sdk_apigatewayv2::error::DisplayErrorContext(&err), "listing authorizers failed");
+            None
+        }
+    }
+}
+
+/// The stack's authorizer found by name among the listed ones, when no route references it: an
+/// `up` killed between creating the authorizer and attaching it leaves one behind, and adopting
+/// it avoids a second one.
+pub(crate) async fn unattached(
+    apigw: &aws_sdk_apigatewayv2::Client,
+    api_id: &str,
+    name: &str,
+) -> Option<ObservedAuthorizer> {
+    let id = list(apigw, api_id)
+        .await?
+        .into_iter()
+        .find(|(_, n)| n == name)
+        .map(|(id, _)| id)?;
+    observe(apigw, api_id, &id).await.ok().flatten()
+}
+
+fn jwt_configuration(auth: &AuthorizerSettings) -> JwtConfiguration {
+    JwtConfiguration::builder()
+        .issuer(auth.issuer.as_str())
+        .set_audience(Some(auth.audiences.clone()))
+        .build()
+}
+
+pub(crate) fn diff(
+    name: &str,
+    auth: &AuthorizerSettings,
+    found: Option<&ObservedAuthorizer>,
+) -> Action {
+    let Some(found) = found else {
+        return Action::Create;
+    };
+    let mut fields = Vec::new();
+    if found.kind != AuthorizerType::Jwt.as_str() {
+        fields.push(FieldChange::new(
+            AuthorizerField::Type,
+            &found.kind,
+            AuthorizerType::Jwt.as_str(),
+        ));
+    }
+    if found.name != name {
+        fields.push(FieldChange::new(AuthorizerField::Name, &found.name, name));
+    }
+    let identity = vec![auth.identity_source().to_string()];
+    if found.identity_source != identity {
+        fields.push(FieldChange::new(
+            AuthorizerField::IdentitySource,
+            super::list(&found.identity_source),
+            super::list(&identity),
+        ));
+    }
+    if found.issuer.as_deref() != Some(auth.issuer.as_str()) {
+        fields.push(FieldChange::new(
+            AuthorizerField::Issuer,
+            found.issuer.as_deref().unwrap_or("(none)"),
+            auth.issuer.as_str(),
+        ));
+    }
+    if found.audiences != auth.audiences {
+        fields.push(FieldChange::new(
+            AuthorizerField::Audience,
+            super::list(&found.audiences),
+            super::list(&auth.audiences),
+        ));
+    }
+    Action::from_fields(fields)
+}
+
+/// Creates or updates the authorizer; returns its id. One `UpdateAuthorizer` sets every field.
+pub(crate) async fn apply(
+    ctx: &Ctx,
+    name: &str,
+    auth: &AuthorizerSettings,
+    api_id: &str,
+    found: Option<&ObservedAuthorizer>,
+    action: &Action,
+) -> anyhow::Result<String> {
+    let apigw = &ctx.clients.apigateway;
+    match (action, found) {
+        (Action::Create, _) => {
+            let output = apigw
+                .create_authorizer()
+                .api_id(api_id)
+                .name(name)
+                .authorizer_type(AuthorizerType::Jwt)
+                .identity_source(auth.identity_source())
+                .jwt_configuration(jwt_configuration(auth))
+                .send()
+                .await
+                .doing(|| format!("creating JWT authorizer {name} on HTTP API {api_id}"))?;
+            let id = output
+                .authorizer_id()
+                .with_context(|| format!("CreateAuthorizer {name} returned no id"))?
+                .to_string();
+            ctx.progress
+                .report(ResourceKind::Authorizer, name, format!("created ({id})"));
+            Ok(id)
+        }
+        (Action::NoChange, Some(found)) => Ok(found.id.clone()),
+        (Action::Update { fields }, Some(found)) => {
+            apigw
+                .update_authorizer()
+                .api_id(api_id)
+                .authorizer_id(&found.id)
+                .name(name)
+                .authorizer_type(AuthorizerType::Jwt)
+                .identity_source(auth.identity_source())
+                .jwt_configuration(jwt_configuration(auth))
+                .send()
+                .await
+                .doing(|| {
+                    format!(
+                        "updating JWT authorizer {name} ({}) on HTTP API {api_id}",
+                        found.id
+                    )
+                })?;
+            ctx.progress
+                .report(ResourceKind::Authorizer, name, updated_message(fields));
+            Ok(found.id.clone())
+        }
+        (_, None) => {
+            anyhow::bail!("internal error: authorizer {name} planned as existing but not found")
+        }
+    }
+}

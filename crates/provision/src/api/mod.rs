@@ -1,0 +1,467 @@
+//! The HTTP API and what hangs off it, one module per resource kind: the JWT `authorizer`, the
+//! `$default` `stage`, the Lambda `integration` and the `routes` of `stack::ROUTES`. This module
+//! holds the API itself (name, tags, CORS), finds it, and composes its children's plans.
+//!
+//! APIs have no unique names, so ours is the one named `wishctl-NAME` *and* tagged for the
+//! stack.
+
+pub(crate) mod authorizer;
+pub(crate) mod integration;
+pub(crate) mod routes;
+pub(crate) mod stage;
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+use aws_sdk_apigatewayv2::types::{AuthorizationType, Cors, ProtocolType};
+use stack::{AuthorizerSettings, CorsSettings, Route, Tags};
+
+use crate::calls::fork;
+use crate::context::{found, Ctx, Env, SdkResultExt};
+use crate::field::ApiField;
+use crate::plan::{tag_change, updated_message, Action, Change, FieldChange};
+use crate::ResourceKind;
+
+use self::authorizer::ObservedAuthorizer;
+use self::integration::ObservedIntegration;
+use self::routes::{ObservedRoute, Ref};
+use self::stage::{ObservedStage, STAGE};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ObservedCors {
+    pub origins: Vec<String>,
+    pub methods: Vec<String>,
+    pub headers: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ObservedApi {
+    pub id: String,
+    pub tags: BTreeMap<String, String>,
+    pub cors: Option<ObservedCors>,
+    pub routes: Vec<ObservedRoute>,
+    pub integrations: Vec<ObservedIntegration>,
+    pub authorizer: Option<ObservedAuthorizer>,
+    pub stage: Option<ObservedStage>,
+}
+
+impl ObservedApi {
+    fn route(&self, key: &str) -> Option<&ObservedRoute> {
+        self.routes.iter().find(|r| r.key == key)
+    }
+
+    /// The integration our routes point at, else one that targets the function.
+    fn integration(&self, function_arn: &str) -> Option<&ObservedIntegration> {
+        let referenced = self.routes.iter().find_map(|r| {
+            let id = r.target.as_deref()?.strip_prefix("integrations/")?;
+            self.integrations.iter().find(|i| i.id == id)
+        });
+        referenced.or_else(|| {
+            self.integrations
+                .iter()
+                .find(|i| i.uri.as_deref() == Some(function_arn))
+        })
+    }
+}
+
+/// Every HTTP API carrying the stack's name.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ApiObservation {
+    /// The stack's API (the oldest, if a cut-off run left several), read with its children.
+    pub api: Option<ObservedApi>,
+    /// Further APIs tagged for the stack; `down` removes them too.
+    pub duplicates: Vec<String>,
+    /// APIs with the stack's name that are not tagged for it.
+    pub foreign: Vec<String>,
+}
+
+/// Finds the stack's API by name and tag; with `children`, also reads its routes,
+/// integrations, stage and authorizer (`down` only needs the id: the children go with the API).
+pub(crate) async fn observe(
+    apigw: &aws_sdk_apigatewayv2::Client,
+    name: &str,
+    authorizer_name: &str,
+    owned_by_stack: impl Fn(&BTreeMap<String, String>) -> bool,
+    children: bool,
+) -> anyhow::Result<ApiObservation> {
+    let mut named = Vec::new();
+    let mut next = None;
+    loop {
+        let page = apigw
+            .get_apis()
+            .set_next_token(next)
+            .send()
+            .await
+            .doing(|| format!("listing HTTP APIs to find {name}"))?;
+        named.extend(
+            page.items()
+                .iter()
+                .filter(|a| a.name() == Some(name))
+                .cloned(),
+        );
+        next = page.next_token().map(str::to_string);
+        if next.is_none() {
+            break;
+        }
+    }
+    let tags_of = |api: &aws_sdk_apigatewayv2::types::Api| -> BTreeMap<String, String> {
+        api.tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    };
+    let (mut owned, foreign): (Vec<_>, Vec<_>) = named
+        .into_iter()
+        .partition(|api| owned_by_stack(&tags_of(api)));
+    owned.sort_by(|a, b| (a.created_date(), a.api_id()).cmp(&(b.created_date(), b.api_id())));
+    let mut observation = ApiObservation {
+        api: None,
+        duplicates: owned
+            .iter()
+            .skip(1)
+            .filter_map(|a| a.api_id().map(str::to_string))
+            .collect(),
+        foreign: foreign
+            .iter()
+            .filter_map(|a| a.api_id().map(str::to_string))
+            .collect(),
+    };
+    let Some(api) = owned.into_iter().next() else {
+        return Ok(observation);
+    };
+    let id = api
+        .api_id()
+        .with_context(|| format!("GetApis returned API {name} without an id"))?
+        .to_string();
+    let (routes, integrations, stage) = if children {
+        tokio::try_join!(
+            fork(routes::observe(apigw, &id)),
+            fork(integration::observe(apigw, &id)),
+            fork(stage::observe(apigw, &id)),
+        )?
+    } else {
+        (Vec::new(), Vec::new(), None)
+    };
+    let authorizer_id = routes
+        .iter()
+        .filter(|r| r.authorization == AuthorizationType::Jwt.as_str())
+        .find_map(|r| r.authorizer_id.clone());
+    let authorizer = match authorizer_id {
+        Some(authorizer_id) => authorizer::observe(apigw, &id, &authorizer_id).await?,
+        // No JWT route points at an authorizer: normally a new API, but an `up` killed between
+        // creating the authorizer and attaching it leaves one behind. Adopt it by name rather
+        // than create a second one.
+        None if children => authorizer::unattached(apigw, &id, authorizer_name).await,
+        None => None,
+    };
+    observation.api = Some(ObservedApi {
+        tags: tags_of(&api),
+        cors: api.cors_configuration().map(|c| ObservedCors {
+            origins: sorted(c.allow_origins().iter().cloned()),
+            methods: sorted(c.allow_methods().iter().map(|m| m.to_ascii_uppercase())),
+            headers: sorted(c.allow_headers().iter().map(|h| h.to_ascii_lowercase())),
+        }),
+        id,
+        routes,
+        integrations,
+        authorizer,
+        stage,
+    });
+    Ok(observation)
+}
+
+pub(crate) fn sorted(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut items: Vec<String> = items.collect();
+    items.sort();
+    items.dedup();
+    items
+}
+
+pub(crate) fn list(items: &[String]) -> String {
+    format!("[{}]", items.join(" "))
+}
+
+/// What the API and its children should look like.
+#[derive(Debug, Clone)]
+pub(crate) struct DesiredApi<'a> {
+    pub name: &'a str,
+    pub authorizer_name: &'a str,
+    pub tags: &'a Tags,
+    pub cors: &'a CorsSettings,
+    pub auth: &'a AuthorizerSettings,
+    /// The function the integration invokes (its unqualified ARN).
+    pub function_arn: String,
+}
+
+impl DesiredApi<'_> {
+    fn cors(&self) -> Option<ObservedCors> {
+        self.cors.is_enabled().then(|| ObservedCors {
+            origins: self.cors.allow_origins.clone(),
+            methods: sorted(CorsSettings::ALLOW_METHODS.iter().map(|m| m.to_string())),
+            headers: sorted(CorsSettings::ALLOW_HEADERS.iter().map(|h| h.to_string())),
+        })
+    }
+
+    fn sdk_cors(&self) -> Option<Cors> {
+        self.cors().map(|c| {
+            Cors::builder()
+                .set_allow_origins(Some(c.origins))
+                .set_allow_methods(Some(c.methods))
+                .set_allow_headers(Some(c.headers))
+                .build()
+        })
+    }
+}
+
+fn show_cors(cors: Option<&ObservedCors>) -> String {
+    match cors {
+        None => "(none)".to_string(),
+        Some(c) => format!(
+            "origins [{}] methods [{}] headers [{}]",
+            c.origins.join(" "),
+            c.methods.join(" "),
+            c.headers.join(" ")
+        ),
+    }
+}
+
+/// Per child of the API, what `up` does.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiPlan {
+    pub api: Action,
+    pub authorizer: Action,
+    pub stage: Action,
+    pub integration: Action,
+    pub routes: Vec<(&'static Route, Action)>,
+}
+
+impl ApiPlan {
+    pub fn changes(&self, desired: &DesiredApi<'_>) -> Vec<Change> {
+        let mut changes = vec![
+            Change {
+                kind: ResourceKind::Api,
+                name: desired.name.to_string(),
+                action: self.api.clone(),
+            },
+            Change {
+                kind: ResourceKind::Authorizer,
+                name: desired.authorizer_name.to_string(),
+                action: self.authorizer.clone(),
+            },
+            Change {
+                kind: ResourceKind::Stage,
+                name: STAGE.to_string(),
+                action: self.stage.clone(),
+            },
+            Change {
+                kind: ResourceKind::Integration,
+                name: integration::label(&desired.function_arn),
+                action: self.integration.clone(),
+            },
+        ];
+        changes.extend(self.routes.iter().map(|(route, action)| Change {
+            kind: ResourceKind::Route,
+            name: route.key(),
+            action: action.clone(),
+        }));
+        changes
+    }
+}
+
+/// The plan of the API and every child, each diffed once.
+pub(crate) fn diff(desired: &DesiredApi<'_>, observed: Option<&ObservedApi>) -> ApiPlan {
+    let Some(api) = observed else {
+        return ApiPlan {
+            api: Action::Create,
+            authorizer: Action::Create,
+            stage: Action::Create,
+            integration: Action::Create,
+            routes: routes::diff_all(&[], Ref::New, Ref::New, &desired.auth.scopes),
+        };
+    };
+    let mut api_fields = Vec::new();
+    let cors = desired.cors();
+    if api.cors.as_ref().filter(|c| !c.origins.is_empty()) != cors.as_ref() {
+        api_fields.push(FieldChange::new(
+            ApiField::Cors,
+            show_cors(api.cors.as_ref()),
+            show_cors(cors.as_ref()),
+        ));
+    }
+    api_fields.extend(tag_change(ApiField::Tags, desired.tags, &api.tags));
+
+    let authorizer = authorizer::diff(
+        desired.authorizer_name,
+        desired.auth,
+        api.authorizer.as_ref(),
+    );
+    let stage = stage::diff(desired.tags, api.stage.as_ref());
+    let found_integration = api.integration(&desired.function_arn);
+    let integration = integration::diff(&desired.function_arn, found_integration);
+    fn reference<'a>(id: Option<&'a str>, action: &Action) -> Ref<'a> {
+        match id {
+            Some(id) if *action != Action::Create => Ref::Existing(id),
+            _ => Ref::New,
+        }
+    }
+    let routes = routes::diff_all(
+        &api.routes,
+        reference(found_integration.map(|i| i.id.as_str()), &integration),
+        reference(api.authorizer.as_ref().map(|a| a.id.as_str()), &authorizer),
+        &desired.auth.scopes,
+    );
+    ApiPlan {
+        api: Action::from_fields(api_fields),
+        authorizer,
+        stage,
+        integration,
+        routes,
+    }
+}
+
+/// The ids of the API's parts that routes and the permission need.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiIds {
+    pub api_id: String,
+    pub authorizer_id: String,
+}
+
+/// The part of the API that does not depend on the function: the API itself, its authorizer and
+/// its stage. The authorizer and the stage proceed concurrently once the API exists.
+pub(crate) async fn apply_base(
+    ctx: &Ctx,
+    env: &Env,
+    desired: &DesiredApi<'_>,
+    observed: Option<&ObservedApi>,
+    plan: &ApiPlan,
+) -> anyhow::Result<ApiIds> {
+    let apigw = &ctx.clients.apigateway;
+    let name = desired.name;
+    let api_id = match (&plan.api, observed) {
+        (Action::Create, _) => {
+            let output = apigw
+                .create_api()
+                .name(name)
+                .protocol_type(ProtocolType::Http)
+                .description("wish-list API (managed by wishctl)")
+                .set_cors_configuration(desired.sdk_cors())
+                .set_tags(Some(desired.tags.to_hash_map()))
+                .send()
+                .await
+                .doing(|| format!("creating HTTP API {name}"))?;
+            let id = output
+                .api_id()
+                .with_context(|| format!("CreateApi {name} returned no id"))?
+                .to_string();
+            ctx.progress
+                .report(ResourceKind::Api, name, format!("created ({id})"));
+            id
+        }
+        (action, Some(api)) => {
+            if let Action::Update { fields } = action {
+                if action.updates(ApiField::Cors) {
+                    match desired.sdk_cors() {
+                        Some(cors) => {
+                            apigw
+                                .update_api()
+                                .api_id(&api.id)
+                                .cors_configuration(cors)
+                                .send()
+                                .await
+                                .doing(|| {
+                                    format!("updating the CORS configuration of HTTP API {name}")
+                                })?;
+                        }
+                        None => {
+                            apigw
+                                .delete_cors_configuration()
+                                .api_id(&api.id)
+                                .send()
+                                .await
+                                .doing(|| {
+                                    format!("removing the CORS configuration of HTTP API {name}")
+                                })?;
+                        }
+                    }
+                }
+                if action.updates(ApiField::Tags) {
+                    apigw
+                        .tag_resource()
+                        .resource_arn(env.api_arn(&api.id))
+                        .set_tags(Some(desired.tags.to_hash_map()))
+                        .send()
+                        .await
+                        .doing(|| format!("tagging HTTP API {name}"))?;
+                }
+                ctx.progress
+                    .report(ResourceKind::Api, name, updated_message(fields));
+            }
+            api.id.clone()
+        }
+        (_, None) => {
+            anyhow::bail!("internal error: HTTP API {name} planned as existing but not found")
+        }
+    };
+    let (authorizer_id, ()) = tokio::try_join!(
+        fork(authorizer::apply(
+            ctx,
+            desired.authorizer_name,
+            desired.auth,
+            &api_id,
+            observed.and_then(|a| a.authorizer.as_ref()),
+            &plan.authorizer
+        )),
+        fork(stage::apply(ctx, env, desired.tags, &api_id, &plan.stage)),
+    )?;
+    Ok(ApiIds {
+        api_id,
+        authorizer_id,
+    })
+}
+
+/// The part that needs the function: the integration, then the routes (concurrently), each as
+/// planned.
+pub(crate) async fn apply_routes(
+    ctx: &Ctx,
+    desired: &DesiredApi<'_>,
+    ids: &ApiIds,
+    observed: Option<&ObservedApi>,
+    plan: &ApiPlan,
+) -> anyhow::Result<()> {
+    let api_id = ids.api_id.as_str();
+    let integration_id = integration::apply(
+        ctx,
+        api_id,
+        &desired.function_arn,
+        observed.and_then(|a| a.integration(&desired.function_arn)),
+        &plan.integration,
+    )
+    .await?;
+    let branches = plan.routes.iter().map(|(route, action)| {
+        let found = observed.and_then(|a| a.route(&route.key()));
+        fork(routes::apply(
+            ctx,
+            api_id,
+            route,
+            found,
+            action,
+            &integration_id,
+            &ids.authorizer_id,
+            &desired.auth.scopes,
+        ))
+    });
+    futures::future::try_join_all(branches).await?;
+    Ok(())
+}
+
+/// Deletes an HTTP API with its routes, integrations, authorizers and stages; `false` when it
+/// was already gone.
+pub(crate) async fn delete(
+    apigw: &aws_sdk_apigatewayv2::Client,
+    api_id: &str,
+) -> anyhow::Result<bool> {
+    let deleted = found(apigw.delete_api().api_id(api_id).send().await, |e| {
+        e.is_not_found_exception()
+    })
+    .doing(|| format!("deleting HTTP API {api_id}"))?;
+    Ok(deleted.is_some())
+}

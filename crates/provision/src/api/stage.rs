@@ -1,0 +1,106 @@
+//! The `$default` stage with auto-deploy: every change to routes or integrations goes live
+//! without a deployment, and the invoke URL has no stage prefix.
+
+use std::collections::BTreeMap;
+
+use stack::Tags;
+
+use crate::context::{found, Ctx, Env, SdkResultExt};
+use crate::field::StageField;
+use crate::plan::{tag_change, updated_message, Action, FieldChange};
+use crate::ResourceKind;
+
+pub(crate) const STAGE: &str = "$default";
+
+#[derive(Debug, Clone)]
+pub(crate) struct ObservedStage {
+    pub auto_deploy: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+pub(crate) async fn observe(
+    apigw: &aws_sdk_apigatewayv2::Client,
+    api_id: &str,
+) -> anyhow::Result<Option<ObservedStage>> {
+    let stage = found(
+        apigw
+            .get_stage()
+            .api_id(api_id)
+            .stage_name(STAGE)
+            .send()
+            .await,
+        |e| e.is_not_found_exception(),
+    )
+    .doing(|| format!("reading stage {STAGE} of HTTP API {api_id}"))?;
+    Ok(stage.map(|s| ObservedStage {
+        auto_deploy: s.auto_deploy().unwrap_or(false),
+        tags: s
+            .tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+    }))
+}
+
+pub(crate) fn diff(tags: &Tags, found: Option<&ObservedStage>) -> Action {
+    let Some(stage) = found else {
+        return Action::Create;
+    };
+    let mut fields = Vec::new();
+    if !stage.auto_deploy {
+        fields.push(FieldChange::new(StageField::AutoDeploy, false, true));
+    }
+    fields.extend(tag_change(StageField::Tags, tags, &stage.tags));
+    Action::from_fields(fields)
+}
+
+pub(crate) async fn apply(
+    ctx: &Ctx,
+    env: &Env,
+    tags: &Tags,
+    api_id: &str,
+    action: &Action,
+) -> anyhow::Result<()> {
+    let apigw = &ctx.clients.apigateway;
+    match action {
+        Action::NoChange => {}
+        Action::Create => {
+            apigw
+                .create_stage()
+                .api_id(api_id)
+                .stage_name(STAGE)
+                .auto_deploy(true)
+                .set_tags(Some(tags.to_hash_map()))
+                .send()
+                .await
+                .doing(|| format!("creating stage {STAGE} of HTTP API {api_id}"))?;
+            ctx.progress
+                .report(ResourceKind::Stage, STAGE, "created (auto-deploy)");
+        }
+        Action::Update { fields } => {
+            if action.updates(StageField::AutoDeploy) {
+                apigw
+                    .update_stage()
+                    .api_id(api_id)
+                    .stage_name(STAGE)
+                    .auto_deploy(true)
+                    .send()
+                    .await
+                    .doing(|| {
+                        format!("turning on auto-deploy of stage {STAGE} of HTTP API {api_id}")
+                    })?;
+            }
+            if action.updates(StageField::Tags) {
+                apigw
+                    .tag_resource()
+                    .resource_arn(format!("{}/stages/{STAGE}", env.api_arn(api_id)))
+                    .set_tags(Some(tags.to_hash_map()))
+                    .send()
+                    .await
+                    .doing(|| format!("tagging stage {STAGE} of HTTP API {api_id}"))?;
+            }
+            ctx.progress
+                .report(ResourceKind::Stage, STAGE, updated_message(fields));
+        }
+    }
+    Ok(())
+}

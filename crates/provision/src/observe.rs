@@ -1,0 +1,113 @@
+//! Reading the stack back from AWS: every resource under the stack's names, all kinds
+//! concurrently. There is no state file; this observation is what `plan`, `up`, `down` and
+//! `outputs` start from.
+
+use stack::{StackName, Tags};
+
+use crate::api::{self, ApiObservation};
+use crate::calls::fork;
+use crate::context::{Ctx, Env};
+use crate::function::{self, ObservedFunction};
+use crate::log_group::{self, ObservedLogGroup};
+use crate::permission::{self, ObservedPermission};
+use crate::role::{self, ObservedRole};
+use crate::table::{self, ObservedTable};
+
+/// Everything AWS holds under the stack's names.
+#[derive(Debug, Clone)]
+pub(crate) struct Observed {
+    /// Account and partition; not read for [`Scope::Teardown`].
+    pub env: Option<Env>,
+    pub table: Option<ObservedTable>,
+    pub log_group: Option<ObservedLogGroup>,
+    pub role: Option<ObservedRole>,
+    pub function: Option<ObservedFunction>,
+    pub permission: Option<ObservedPermission>,
+    pub apis: ApiObservation,
+}
+
+impl Observed {
+    /// Whether nothing of the stack exists.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_none()
+            && self.log_group.is_none()
+            && self.role.is_none()
+            && self.function.is_none()
+            && self.apis.api.is_none()
+            && self.apis.duplicates.is_empty()
+    }
+
+    pub fn env(&self) -> anyhow::Result<&Env> {
+        self.env
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("internal error: the account was not read"))
+    }
+}
+
+/// How much `observe` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Everything `plan`, `up` and `outputs` compare: configurations, the API's children, the
+    /// account (for ARNs).
+    Everything,
+    /// What `down` needs: which resources exist, their tags, and the API ids.
+    Teardown,
+}
+
+/// Whether a resource's tags mark it as the stack's.
+pub(crate) fn owned(tags: &std::collections::BTreeMap<String, String>, stack: &StackName) -> bool {
+    Tags::owned_by(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), stack)
+}
+
+/// Reads every resource of the stack, all kinds concurrently.
+pub(crate) async fn observe(
+    ctx: &Ctx,
+    stack: &StackName,
+    scope: Scope,
+) -> anyhow::Result<Observed> {
+    let names = stack.resources();
+    let clients = &ctx.clients;
+    let function_and_permission = async {
+        let Some(found) = function::observe(&clients.lambda, &names.function).await? else {
+            return Ok((None, None));
+        };
+        let permission = permission::observe(
+            &clients.lambda,
+            &names.function,
+            &names.permission_statement,
+        )
+        .await?;
+        anyhow::Ok((Some(found), permission))
+    };
+    let everything = scope == Scope::Everything;
+    let env = async {
+        if everything {
+            Env::discover(clients).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (env, table, log_group, role, (function, permission), apis) = tokio::try_join!(
+        fork(env),
+        fork(table::observe(&clients.dynamodb, &names.table)),
+        fork(log_group::observe(&clients.logs, &names.log_group)),
+        fork(role::observe(&clients.iam, &names.role, &names.role_policy)),
+        fork(function_and_permission),
+        fork(api::observe(
+            &clients.apigateway,
+            &names.api,
+            &names.authorizer,
+            |tags| owned(tags, stack),
+            everything
+        )),
+    )?;
+    Ok(Observed {
+        env,
+        table,
+        log_group,
+        role,
+        function,
+        permission,
+        apis,
+    })
+}
