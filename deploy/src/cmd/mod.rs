@@ -9,6 +9,7 @@ pub mod outputs;
 pub mod plan;
 pub mod token;
 pub mod up;
+pub mod verify;
 
 /// Progress and diagnostics go to stderr, so that stdout carries only results (`--output json`).
 /// `RUST_LOG` adjusts the level (default: warnings).
