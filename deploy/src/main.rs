@@ -43,6 +43,8 @@ enum Command {
     Token(cmd::token::TokenArgs),
     /// Build the Lambda zip (bootstrap for arm64 or x86_64).
     Build(cmd::build::BuildArgs),
+    /// Smoke-test a deployed stack or any URL of the API: the walkthrough's "Test it out".
+    Verify(cmd::verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +85,7 @@ fn main() -> ExitCode {
             Command::Dev(args) => cmd::dev::run(args).await,
             Command::Token(args) => cmd::token::run(args).await,
             Command::Build(args) => cmd::build::run(args).await,
+            Command::Verify(args) => cmd::verify::run(args).await,
         }
     });
     match result {

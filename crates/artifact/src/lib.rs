@@ -5,6 +5,8 @@
 //! reproducible: fixed timestamps, fixed compression, no extra fields, so the same binary always
 //! gives the same bytes and an unchanged redeploy is detected by comparing SHA-256 with Lambda's
 //! `CodeSha256`. [`inspect_zip`] checks a zip someone hands us (`wishctl up --artifact`).
+//! [`checkout`] tells a wishctl checkout (where building is allowed) from any other folder, and
+//! [`carried`] writes out the zips a release build of `wishctl` carries.
 //!
 //! This crate knows nothing of AWS; it only runs `cargo` and writes files.
 
@@ -19,6 +21,10 @@ use stack::Architecture;
 use thiserror::Error;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
+
+pub mod carried;
+pub mod checkout;
+pub mod source;
 
 /// The one entry a `provided.al2023` deployment package needs.
 pub const ENTRY_NAME: &str = "bootstrap";
@@ -63,6 +69,12 @@ pub enum ArtifactError {
     },
     #[error("{path} is not a Lambda deployment zip: {reason}")]
     InvalidZip { path: PathBuf, reason: String },
+    #[error(
+        "no handler zip to deploy for {arch}: {reason}. Pass --artifact ZIP (bootstrap-{arch}.zip \
+         of a wishctl release, or `wishctl build` in a checkout), run wishctl inside a wishctl \
+         checkout to build it, or install a release build of wishctl, which carries its zips"
+    )]
+    NoCode { arch: Architecture, reason: String },
     #[error("{path} is not an executable for {expected}: {reason}")]
     WrongBinary {
         path: PathBuf,
@@ -304,21 +316,15 @@ fn on_path(tool: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
 }
 
-/// The wishctl source workspace to build `bootstrap` from: the nearest ancestor of the current
-/// directory holding `handler/Cargo.toml` next to a `Cargo.toml`, else the workspace this crate
-/// was compiled in (so an installed `wishctl` run from elsewhere still finds its sources).
+/// The wishctl checkout the current directory is in (see [`checkout`]), the only place
+/// `bootstrap` is built from. Another Cargo project, or a folder that merely has a `handler/`,
+/// is not one.
 pub fn find_workspace_root() -> Option<PathBuf> {
-    let is_root =
-        |dir: &Path| dir.join("Cargo.toml").is_file() && dir.join("handler/Cargo.toml").is_file();
-    if let Ok(cwd) = std::env::current_dir() {
-        if let Some(found) = cwd.ancestors().find(|dir| is_root(dir)) {
-            return Some(found.to_path_buf());
-        }
+    let cwd = std::env::current_dir().ok()?;
+    match checkout::locate(&cwd) {
+        checkout::Location::Checkout(root) => Some(root),
+        _ => None,
     }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .find(|dir| is_root(dir))
-        .map(Path::to_path_buf)
 }
 
 #[cfg(test)]

@@ -32,7 +32,13 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
 }
 
 fn dist(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
-    let root = artifact::find_workspace_root().context("cannot find the wishctl workspace")?;
+    // xtask is part of the workspace it works on: its own manifest folder is crates/xtask.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .filter(|root| artifact::checkout::is_wishctl_root(root))
+        .map(std::path::Path::to_path_buf)
+        .context("cannot find the wishctl workspace around crates/xtask")?;
     let mut arches = Architecture::ALL.to_vec();
     let mut out_dir = root.join("dist");
     while let Some(arg) = args.next() {

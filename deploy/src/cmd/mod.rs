@@ -14,6 +14,7 @@ pub mod plan;
 pub mod policy;
 pub mod token;
 pub mod up;
+pub mod verify;
 
 /// Progress and diagnostics go to stderr, so that stdout carries only results (`--output json`).
 /// `RUST_LOG` adjusts the level (default: warnings).

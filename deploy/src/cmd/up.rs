@@ -112,31 +112,31 @@ impl StackArgs {
         super::issuer_check::run(&spec.authorizer.issuer).await
     }
 
-    /// The zip to deploy: `--artifact` checked for a `bootstrap` of the right architecture, or
-    /// the handler built from source and packaged reproducibly.
+    /// The zip to deploy: `--artifact`; inside a wishctl checkout, the handler built from it;
+    /// elsewhere, the zip this binary carries for its own version (release builds, see
+    /// deploy/build.rs). Prints which on stderr.
     pub async fn function_code(&self, arch: Architecture) -> anyhow::Result<FunctionCode> {
-        let artifact = match &self.artifact {
-            Some(path) => {
-                let path = path.clone();
-                tokio::task::spawn_blocking(move || artifact::inspect_zip(&path))
-                    .await
-                    .context("the zip inspection task panicked")??
-            }
-            None => {
-                let root = artifact::find_workspace_root().context(
-                    "cannot find the wishctl sources to build the handler from; \
-                     run from the repository or pass --artifact ZIP (see `wishctl build`)",
-                )?;
-                let out_dir = root.join("dist");
-                eprintln!("building bootstrap for {arch} (cargo, may take minutes the first time)");
-                tokio::task::spawn_blocking(move || {
-                    artifact::build_and_package(arch, &root, &out_dir)
-                })
-                .await
-                .context("the build task panicked")?
-                .with_context(|| format!("building the {arch} Lambda zip"))?
-            }
-        };
+        /// Empty unless built with WISHCTL_EMBED_DIST (scripts/package.sh does).
+        const CARRIED: &[artifact::carried::CarriedZip] =
+            include!(concat!(env!("OUT_DIR"), "/carried_zips.rs"));
+        let explicit = self.artifact.clone();
+        let cwd = std::env::current_dir().context("reading the current directory")?;
+        let selected = tokio::task::spawn_blocking(move || {
+            let request = artifact::source::CodeRequest {
+                arch,
+                explicit: explicit.as_deref(),
+                cwd: &cwd,
+                carried: CARRIED,
+                version: env!("CARGO_PKG_VERSION"),
+                cache_dir: &artifact::carried::default_cache_dir(),
+            };
+            artifact::source::select(&request, &|line| eprintln!("{line}"))
+        })
+        .await
+        .context("the code selection task panicked")?
+        .with_context(|| format!("preparing the {arch} Lambda zip"))?;
+        eprintln!("{selected}");
+        let artifact = selected.artifact;
         if let Some(found) = artifact.arch {
             if found != arch {
                 anyhow::bail!(
