@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of every crates/*/fuzz crate for SECONDS each (default 60), then prints
+# the executions per target. Installs what it needs: a nightly toolchain (rustup) and cargo-fuzz
+# (crates.io). Inputs are capped in size (-max_len) and memory (-rss_limit_mb / -malloc_limit_mb,
+# so an unbounded allocation is a failure). New corpus entries go to a scratch folder; the seed
+# corpus committed under crates/*/fuzz/corpus/TARGET is only read. A crash leaves its input in
+# crates/*/fuzz/artifacts/TARGET/ and makes the script exit 1.
+#
+# Usage: bash scripts/fuzz.sh [SECONDS]
+# Environment: FUZZ_MAX_LEN (bytes, default 65536), FUZZ_RSS_MB (default 1024),
+#              FUZZ_TOOLCHAIN (default nightly), FUZZ_JOBS (parallel runs per target, default 1).
+set -euo pipefail
+
+seconds="${1:-60}"
+case "$seconds" in
+  '' | *[!0-9]*) echo "usage: $0 [SECONDS]  (a whole number of seconds per target)" >&2; exit 2 ;;
+esac
+max_len="${FUZZ_MAX_LEN:-65536}"
+rss_mb="${FUZZ_RSS_MB:-1024}"
+toolchain="${FUZZ_TOOLCHAIN:-nightly}"
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+if ! command -v rustup >/dev/null; then
+  echo "fuzz.sh: rustup is required (https://rustup.rs)" >&2
+  exit 1
+fi
+if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1; then
+  echo "fuzz.sh: installing the $toolchain toolchain" >&2
+  rustup toolchain install "$toolchain" --profile minimal
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "fuzz.sh: installing cargo-fuzz" >&2
+  cargo install cargo-fuzz --locked
+fi
+
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+
+shopt -s nullglob
+fuzz_dirs=(crates/*/fuzz)
+if [ ${#fuzz_dirs[@]} -eq 0 ]; then
+  echo "fuzz.sh: no crates/*/fuzz crate found" >&2
+  exit 1
+fi
+
+summary=()
+failed=0
+for dir in "${fuzz_dirs[@]}"; do
+  crate="$(basename "$(dirname "$dir")")"
+  echo "== $dir: building" >&2
+  (cd "$dir" && cargo "+$toolchain" fuzz build --release --debug-assertions) >&2
+  mapfile -t targets < <(cd "$dir" && cargo "+$toolchain" fuzz list)
+  for target in "${targets[@]}"; do
+    [ -n "$target" ] || continue
+    corpus="$scratch/$crate/$target"
+    mkdir -p "$corpus" "$dir/artifacts/$target"
+    seeds=()
+    [ -d "$dir/corpus/$target" ] && seeds=("$dir/corpus/$target")
+    log="$scratch/$crate-$target.log"
+    echo "== $crate/$target: ${seconds}s, max_len $max_len, rss ${rss_mb} MB" >&2
+    status=0
+    (cd "$dir" && cargo "+$toolchain" fuzz run --release --debug-assertions "$target" \
+        "$corpus" "${seeds[@]/#/$root/}" -- \
+        -max_total_time="$seconds" -max_len="$max_len" \
+        -rss_limit_mb="$rss_mb" -malloc_limit_mb="$rss_mb" \
+        -timeout=10 -print_final_stats=1 \
+        -artifact_prefix="$root/$dir/artifacts/$target/") >"$log" 2>&1 || status=$?
+    runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
+    runs="${runs:-?}"
+    corpus_size="$(find "$corpus" -type f | wc -l)"
+    if [ "$status" -eq 0 ]; then
+      result="ok"
+    else
+      result="FAILED (exit $status, log below)"
+      failed=1
+      tail -n 60 "$log" >&2
+    fi
+    summary+=("$(printf '%-12s %-14s %12s executions %6s new corpus entries  %s' \
+      "$crate" "$target" "$runs" "$corpus_size" "$result")")
+  done
+done
+
+echo
+echo "fuzz summary (${seconds}s per target):"
+printf '  %s\n' "${summary[@]}"
+exit "$failed"
