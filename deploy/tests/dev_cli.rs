@@ -805,9 +805,10 @@ async fn a_stderr_nobody_reads_never_freezes_the_server() {
     let dev_dir = tempfile::tempdir().expect("tempdir");
     let dev_dir_arg = dir_arg(dev_dir.path());
     let mut dev = DevProcess::start_full(&["--dev-dir", &dev_dir_arg, "--log", "text"], &[], false);
-    // WHEN far more log lines are due than the pipe holds (about 200 bytes each, 64 KiB pipe)
+    // WHEN far more log lines are due than the pipe (64 KiB, about 300 lines) and the log's queue
+    // (4096 lines) hold together
     let client = client();
-    for _ in 0..3000 {
+    for _ in 0..5000 {
         // THEN every request is still answered
         let status = client
             .get(dev.url())
