@@ -60,7 +60,13 @@ impl Clients {
             iam: client!(aws_sdk_iam),
             lambda: client!(aws_sdk_lambda),
             logs: client!(aws_sdk_cloudwatchlogs),
-            apigateway: client!(aws_sdk_apigatewayv2),
+            apigateway: aws_sdk_apigatewayv2::Client::from_conf(
+                aws_sdk_apigatewayv2::config::Builder::from(sdk)
+                    .retry_config(retry.clone())
+                    .timeout_config(timeouts.clone())
+                    .interceptor(crate::idempotency::NoBlindRetryOfCreates)
+                    .build(),
+            ),
             sts: client!(aws_sdk_sts),
         }
     }

@@ -24,6 +24,7 @@ mod desired;
 mod error;
 mod field;
 mod function;
+mod idempotency;
 mod inventory;
 mod lock;
 mod log_group;
@@ -222,8 +223,30 @@ impl Provisioner {
     }
 
     /// Creates what is missing and updates what differs; returns the stack's outputs.
+    ///
+    /// When a create's answer was lost (the call may have taken effect) or a create found its
+    /// resource already there, the stack is read again and the work continues from what is
+    /// there, at most [`idempotency::MAX_RESUMES`] times: that is what the next `up` would do.
     pub async fn up(&self, spec: &StackSpec, code: &FunctionCode) -> anyhow::Result<UpReport> {
-        let ((plan, outputs), calls) = self.counted(apply::up(&self.ctx, spec, code)).await?;
+        let resumable = async {
+            let mut resumed = 0;
+            loop {
+                match apply::up(&self.ctx, spec, code).await {
+                    Err(err)
+                        if resumed < idempotency::MAX_RESUMES && idempotency::resumable(&err) =>
+                    {
+                        resumed += 1;
+                        self.ctx.progress.report(
+                            ResourceKind::Api,
+                            spec.name.as_str(),
+                            format!("{err:#}; reading the stack again to continue"),
+                        );
+                    }
+                    other => return other,
+                }
+            }
+        };
+        let ((plan, outputs), calls) = self.counted(resumable).await?;
         Ok(UpReport {
             outputs,
             plan,
