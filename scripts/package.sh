@@ -10,11 +10,13 @@
 #      that the packaged wishctl run from an empty folder deploys the zip it carries for each
 #      architecture (`plan --artifact <that zip>` then finds nothing to change) and tears it down.
 #
-# usage: scripts/package.sh [--check] [--out DIR] [--target TRIPLE]...
+# usage: scripts/package.sh [--check] [--out DIR] [--target TRIPLE]... [--dist DIR]
 #   --check   CI's quick variant: wishctl for this machine only, dev profile, in the usual target
 #             folder (only the deploy crate is rebuilt); every check above still runs.
 #   --out     output folder (default target/package).
 #   --target  build only these musl targets (release mode).
+#   --dist    package the zips already in DIR (bootstrap-arm64.zip, bootstrap-x86_64.zip) instead
+#             of running cargo xtask dist.
 # moto: WISHCTL_MOTO_ENDPOINT when set, else .venv/bin/moto_server (scripts/setup.sh --test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,11 +25,13 @@ root=$PWD
 mode=release
 out=target/package
 targets=()
+prebuilt_dist=
 while [ $# -gt 0 ]; do
   case "$1" in
     --check) mode=check ;;
     --out) out=${2:?--out needs a folder}; shift ;;
     --target) targets+=("${2:?--target needs a triple}"); shift ;;
+    --dist) prebuilt_dist=${2:?--dist needs a folder}; shift ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "package.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -71,8 +75,13 @@ PY
 sha256_base64() { python3 -c 'import base64,hashlib,sys; print(base64.b64encode(hashlib.sha256(open(sys.argv[1],"rb").read()).digest()).decode())' "$1"; }
 
 started=$(date +%s)
-step "Lambda zips (cargo xtask dist) -> $dist"
-cargo xtask dist --out-dir "$dist"
+if [ -n "$prebuilt_dist" ]; then
+  step "Lambda zips from $prebuilt_dist -> $dist"
+  cp "$prebuilt_dist/bootstrap-arm64.zip" "$prebuilt_dist/bootstrap-x86_64.zip" "$dist/"
+else
+  step "Lambda zips (cargo xtask dist) -> $dist"
+  cargo xtask dist --out-dir "$dist"
+fi
 for arch in arm64 x86_64; do
   [ -s "$dist/bootstrap-$arch.zip" ] || fail "cargo xtask dist wrote no $dist/bootstrap-$arch.zip"
   cp "$dist/bootstrap-$arch.zip" "$assets/"
@@ -157,7 +166,7 @@ export AWS_ENDPOINT_URL="$endpoint" AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testi
   AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true XDG_CACHE_HOME="$stage/cache"
 unset AWS_PROFILE
 for arch in arm64 x86_64; do
-  stack="pkg-check-$arch"
+  stack="pkg-check-${arch//_/-}"
   (cd "$empty" && "$bin" up --stack "$stack" --arch "$arch" --issuer https://issuer.example.com/ \
       --audience package-check --output json >"$stage/up-$arch.json" 2>"$stage/up-$arch.err") \
     || { cat "$stage/up-$arch.err" >&2; fail "up --arch $arch from an empty folder failed"; }

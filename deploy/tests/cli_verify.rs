@@ -555,3 +555,93 @@ async fn verify_passes_against_wishctl_dev_and_writes_one_recognisable_item() {
         .starts_with("wishctl verify "));
     drop(dev);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Client credentials: the token from an issuer's grant, as a pipeline gets it.
+// ---------------------------------------------------------------------------------------------
+
+/// `wishctl dev` trusting an external issuer (the test issuer, in this process).
+fn dev_with_issuer(issuer: &str, audience: &str) -> DevProcess {
+    DevProcess::spawn(&["--issuer", issuer, "--audience", audience])
+}
+
+fn verify_with_client(url: &str, issuer: &str) -> Vec<String> {
+    [
+        "verify",
+        "--url",
+        url,
+        "--client-id",
+        "ci-app",
+        "--client-secret-env",
+        "CI_SECRET",
+        "--issuer",
+        issuer,
+        "--audience",
+        "https://wishlist.example.com",
+        "--output",
+        "json",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_client_credentials_verify_gets_its_token_from_the_issuer_and_passes() {
+    // GIVEN an issuer with a machine-to-machine client, and wishctl dev trusting that issuer
+    let issuer = testkit::issuer::TestIssuer::start().await.unwrap();
+    issuer.register_client("ci-app", "s3cret", &["https://wishlist.example.com"]);
+    let dev = dev_with_issuer(issuer.issuer(), "https://wishlist.example.com");
+    let url = format!("http://127.0.0.1:{}/wish-list-service", dev.port);
+
+    // WHEN verify runs with the client id, the secret in an environment variable
+    let output = wishctl(
+        verify_with_client(&url, issuer.issuer()),
+        vec![("CI_SECRET".into(), "s3cret".into())],
+    )
+    .await;
+
+    // THEN it got one token from the grant and every check passed; the secret is never printed
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let report: Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout} {stderr}"));
+    assert_failed(&output, &report, &[]);
+    assert_eq!(issuer.token_requests(), 1);
+    assert!(!stdout.contains("s3cret") && !stderr.contains("s3cret"));
+    drop(dev);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_client_secret_fails_before_any_check_with_the_issuers_error() {
+    let issuer = testkit::issuer::TestIssuer::start().await.unwrap();
+    issuer.register_client("ci-app", "s3cret", &["https://wishlist.example.com"]);
+    let token = fake_token();
+    let (api, url) = FakeApi::start(Flaw::None, &token, 0).await;
+
+    let output = wishctl(
+        verify_with_client(&url, issuer.issuer()),
+        vec![("CI_SECRET".into(), "wr0ng-secret-value".into())],
+    )
+    .await;
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("access_denied") && stderr.contains("Unauthorized"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no token for verify"), "{stderr}");
+    assert!(
+        !stderr.contains("wr0ng-secret-value"),
+        "the secret was printed: {stderr}"
+    );
+    assert!(output.stdout.is_empty());
+    assert_eq!(api.writes(), 0);
+
+    // An unset secret variable is named, and nothing is asked of the issuer.
+    let output = wishctl(verify_with_client(&url, issuer.issuer()), vec![]).await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("CI_SECRET"), "{stderr}");
+    assert_eq!(issuer.token_requests(), 1);
+}

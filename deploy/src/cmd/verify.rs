@@ -53,6 +53,28 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "T", env = "WISHCTL_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
+    /// Get the token from the issuer's client-credentials grant instead (a machine-to-machine
+    /// application, as a pipeline does): its client id. Needs --client-secret-env and --issuer.
+    #[arg(long, value_name = "ID", requires_all = ["client_secret_env", "issuer"])]
+    pub client_id: Option<String>,
+
+    /// Name of the environment variable holding the client secret (never the secret itself).
+    #[arg(long, value_name = "VAR", requires = "client_id")]
+    pub client_secret_env: Option<String>,
+
+    /// The issuer of the grant, exactly as in the tokens' `iss` (Auth0: `https://TENANT.auth0.com/`);
+    /// its discovery document names the token endpoint.
+    #[arg(long, value_name = "URL", requires = "client_id")]
+    pub issuer: Option<String>,
+
+    /// The API the token is for (Auth0: the API identifier, the stack's --audience).
+    #[arg(long, value_name = "AUD", requires = "client_id")]
+    pub audience: Option<String>,
+
+    /// Scopes to ask for, space-separated (default: what the application is granted).
+    #[arg(long, value_name = "S", requires = "client_id")]
+    pub scope: Option<String>,
+
     /// Time limit of each HTTP request.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
@@ -165,20 +187,7 @@ impl fmt::Display for VerifyReport {
 }
 
 pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let token = match &args.token {
-        Some(token) if !token.trim().is_empty() => {
-            let token = token.trim();
-            token
-                .strip_prefix("Bearer ")
-                .unwrap_or(token)
-                .trim()
-                .to_string()
-        }
-        _ => anyhow::bail!(
-            "verify needs an access token the stack accepts, for its POST checks: pass --token \
-             (or set WISHCTL_TOKEN); for `wishctl dev`, TOKEN=$(wishctl token) mints one"
-        ),
-    };
+    let token = access_token(&args).await?;
     if args.timeout.is_zero() {
         anyhow::bail!("--timeout must be more than 0s");
     }
@@ -234,6 +243,58 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The token of `--token` / `WISHCTL_TOKEN`, or one from the client-credentials grant.
+async fn access_token(args: &VerifyArgs) -> anyhow::Result<String> {
+    let Some(client_id) = &args.client_id else {
+        return match &args.token {
+            Some(token) if !token.trim().is_empty() => {
+                let token = token.trim();
+                Ok(token
+                    .strip_prefix("Bearer ")
+                    .unwrap_or(token)
+                    .trim()
+                    .to_string())
+            }
+            _ => anyhow::bail!(
+                "verify needs an access token the stack accepts, for its POST checks: pass --token \
+                 (or set WISHCTL_TOKEN), or --client-id with --client-secret-env and --issuer; for \
+                 `wishctl dev`, TOKEN=$(wishctl token) mints one"
+            ),
+        };
+    };
+    if args.token.is_some() {
+        anyhow::bail!(
+            "pass either a token (--token or WISHCTL_TOKEN) or --client-id, not both; unset \
+             WISHCTL_TOKEN to use the client credentials"
+        );
+    }
+    let (Some(secret_env), Some(issuer)) = (&args.client_secret_env, &args.issuer) else {
+        anyhow::bail!("--client-id needs --client-secret-env VAR and --issuer URL");
+    };
+    let secret = std::env::var(secret_env).unwrap_or_default();
+    if secret.is_empty() {
+        anyhow::bail!(
+            "the environment variable {secret_env} (named by --client-secret-env) is not set or \
+             empty: it must hold the client secret of {client_id}"
+        );
+    }
+    let credentials = authorizer::client_credentials::ClientCredentials {
+        issuer: issuer.clone(),
+        client_id: client_id.clone(),
+        client_secret: authorizer::client_credentials::Secret::new(secret),
+        audience: args.audience.clone(),
+        scope: args.scope.clone(),
+    };
+    eprintln!("requesting a token from {issuer} for client {client_id} (client credentials)");
+    match authorizer::client_credentials::request_token(&credentials).await {
+        Ok(issued) => Ok(issued.access_token.expose().to_string()),
+        Err(err) => {
+            let hint = err.hint().map(|h| format!("; {h}")).unwrap_or_default();
+            anyhow::bail!("no token for verify: {err}{hint}")
+        }
+    }
 }
 
 /// `--url` as the route's URL: http(s) only; a bare origin gets `/wish-list-service`.
