@@ -280,10 +280,11 @@ async fn the_policy_grants_exactly_what_every_command_calls() {
     let log = dir.path().join("calls.jsonl");
     let zip = testkit::lambda_zip::fake_bootstrap_zip(dir.path());
     let zip = zip.to_str().unwrap();
+    // Other bytes than fake_bootstrap_zip (4096), so that up uploads new code.
     let other_code = testkit::lambda_zip::write_zip(
         &dir.path().join("other.zip"),
         "bootstrap",
-        &testkit::lambda_zip::fake_elf(183, 4096),
+        &testkit::lambda_zip::fake_elf(183, 8192),
     );
     let other_code = other_code.to_str().unwrap();
     let run =
