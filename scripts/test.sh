@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine with rustup: set-up, both Lambda zips, one moto
-# server for the run (stopped on exit), then every test of the workspace.
+# server for the run (stopped on exit), then fmt, clippy, docs, every test of the workspace, the
+# release packaging check, the CI example's step scripts against moto and `wishctl dev`, and a
+# short fuzz run of every fuzz target (FUZZ_SECONDS each, default 30; 0 skips it; a long run is
+# `bash scripts/fuzz.sh 600`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,4 +34,15 @@ export WISHCTL_TEST_ISSUER="$PWD/target/debug/test-issuer"
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
 cargo test --workspace --no-fail-fast
+
+# Release packaging (quick variant: wishctl for this machine, carrying both zips) and the example
+# pipeline's step scripts run against what it packaged.
+bash scripts/package.sh --check --dist dist
+bash examples/ci/test-against-local.sh
+
+fuzz_seconds="${FUZZ_SECONDS:-30}"
+if [ "$fuzz_seconds" -gt 0 ]; then
+  bash scripts/fuzz.sh "$fuzz_seconds"
+fi
