@@ -645,3 +645,77 @@ async fn a_wrong_client_secret_fails_before_any_check_with_the_issuers_error() {
     assert!(stderr.contains("CI_SECRET"), "{stderr}");
     assert_eq!(issuer.token_requests(), 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// --stack: the URL comes from the stack's outputs (moto's invoke URL serves nothing, so every
+// check fails there; what is pinned is where the URL came from).
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_stack_the_url_is_read_from_the_stacks_outputs() {
+    let session = testkit::moto::MotoServer::shared().session().await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = testkit::lambda_zip::fake_bootstrap_zip(dir.path());
+    let aws: Vec<(String, String)> = testkit::moto::aws_env(session.endpoint())
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    let up = wishctl(
+        [
+            "up",
+            "--stack",
+            "verify-me",
+            "--issuer",
+            "https://tenant.example.com/",
+            "--audience",
+            "aud",
+            "--artifact",
+            zip.to_str().unwrap(),
+            "--output",
+            "json",
+        ]
+        .map(String::from)
+        .to_vec(),
+        aws.clone(),
+    )
+    .await;
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let outputs: Value = serde_json::from_slice(&up.stdout).unwrap();
+
+    let output = wishctl(
+        [
+            "verify",
+            "--stack",
+            "verify-me",
+            "--output",
+            "json",
+            "--timeout",
+            "2s",
+        ]
+        .map(String::from)
+        .to_vec(),
+        [aws.clone(), vec![("WISHCTL_TOKEN".into(), fake_token())]].concat(),
+    )
+    .await;
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["url"], outputs["url"]);
+    assert_eq!(report["stack"], "verify-me");
+    assert_eq!(output.status.code(), Some(1));
+
+    // A stack that is not deployed: an error before any check, naming the stack.
+    let missing = wishctl(
+        ["verify", "--stack", "not-there"]
+            .map(String::from)
+            .to_vec(),
+        [aws, vec![("WISHCTL_TOKEN".into(), fake_token())]].concat(),
+    )
+    .await;
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(missing.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("not-there"), "{stderr}");
+}

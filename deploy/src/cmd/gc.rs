@@ -17,7 +17,9 @@ use stack::UtcTime;
 
 use super::aws::AwsArgs;
 use super::list::{expiry_text, report_look_alikes};
-use super::output::{print_calls, print_json, stderr_progress, CallCounts, OutputFormat, ReportArgs};
+use super::output::{
+    print_calls, print_json, stderr_progress, CallCounts, OutputFormat, ReportArgs,
+};
 
 /// Flags of `wishctl gc`.
 #[derive(Debug, clap::Args)]
