@@ -407,6 +407,7 @@ async fn get_pages_past_6_mb_of_items_and_every_answer_fits_the_lambda_limit() {
     // WHEN a client GETs without a limit and follows NextCursor
     let (mut ids, pages, largest) = follow_pages(&function, None).await;
     // THEN it gets every item exactly once, in two pages, each answer within the 5 MB budget
+    eprintln!("{count} items: {pages} pages, largest answer {largest} bytes");
     assert_eq!(pages, 2, "one budget-sized page, then the rest");
     assert!(
         largest <= wishlist::MAX_LIST_RESPONSE_BYTES,
