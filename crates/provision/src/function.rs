@@ -297,7 +297,7 @@ where
                     && started.elapsed() + interval <= propagation_timeout =>
             {
                 // One line when the wait starts, then one every few seconds: the wait is normal.
-                if retries % 10 == 0 {
+                if retries.is_multiple_of(10) {
                     ctx.progress.report(
                         ResourceKind::Function,
                         name,
