@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
-use testkit::moto::{MotoServer, MotoSession};
+use testkit::moto::{MotoServer, MotoSession, REGION};
 
 const ISSUER: &str = "https://tenant.eu.auth0.com/";
 
@@ -125,7 +125,7 @@ fn tag<'a>(tags: &'a [(String, String)], key: &str) -> Option<&'a str> {
 async fn role_only(session: &MotoSession, stack: &str) {
     let iam = aws_sdk_iam::Client::new(&session.sdk_config().await);
     iam.create_role()
-        .role_name(format!("wishctl-{stack}-fn"))
+        .role_name(format!("wishctl-{stack}-{REGION}-fn"))
         .path("/wishctl/")
         .assume_role_policy_document(stack::trust_policy().to_string())
         .tags(

@@ -94,7 +94,7 @@ fn arn_of(target: Target, stack: &str) -> String {
         Target::Listing => "*".to_string(),
         Target::Table => format!("arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/wishctl-{stack}-items"),
         Target::Role | Target::PassRoleToLambda => {
-            format!("arn:aws:iam::{ACCOUNT_ID}:role/wishctl/wishctl-{stack}-fn")
+            format!("arn:aws:iam::{ACCOUNT_ID}:role/wishctl/wishctl-{stack}-{REGION}-fn")
         }
         Target::Function => {
             format!("arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:wishctl-{stack}-api")
@@ -142,7 +142,7 @@ async fn drift_behind_wishctls_back(session: &MotoSession) {
         "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]
     });
     iam.update_assume_role_policy()
-        .role_name(format!("wishctl-{STACK}-fn"))
+        .role_name(format!("wishctl-{STACK}-{REGION}-fn"))
         .policy_document(trust.to_string())
         .send()
         .await
@@ -211,6 +211,14 @@ async fn drift_behind_wishctls_back(session: &MotoSession) {
         .send()
         .await
         .unwrap();
+    // A function URL: a way around the authorizer.
+    lambda
+        .create_function_url_config()
+        .function_name(&function)
+        .auth_type(aws_sdk_lambda::types::FunctionUrlAuthType::None)
+        .send()
+        .await
+        .unwrap();
 }
 
 async fn attach_managed_policy_and_an_item(session: &MotoSession) {
@@ -230,7 +238,7 @@ async fn attach_managed_policy_and_an_item(session: &MotoSession) {
         .await
         .unwrap();
     iam.attach_role_policy()
-        .role_name(format!("wishctl-{STACK}-fn"))
+        .role_name(format!("wishctl-{STACK}-{REGION}-fn"))
         .policy_arn(policy.policy().unwrap().arn().unwrap())
         .send()
         .await

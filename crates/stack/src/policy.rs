@@ -206,6 +206,17 @@ pub const OPERATIONS: &[OperationGrants] = &[
         "DeleteFunction",
         &[g("lambda:DeleteFunction", Function)],
     ),
+    // Drift: a function URL added by hand.
+    op(
+        LAMBDA,
+        "GetFunctionUrlConfig",
+        &[g("lambda:GetFunctionUrlConfig", Function)],
+    ),
+    op(
+        LAMBDA,
+        "DeleteFunctionUrlConfig",
+        &[g("lambda:DeleteFunctionUrlConfig", Function)],
+    ),
     // CloudWatch Logs: the function's log group.
     op(
         LOGS,
@@ -241,6 +252,23 @@ pub const OPERATIONS: &[OperationGrants] = &[
         "DeleteLogGroup",
         &[g("logs:DeleteLogGroup", LogGroup)],
     ),
+    // The stack lock: a log stream in the stack's log group (provision's `lock` module).
+    op(
+        LOGS,
+        "DescribeLogStreams",
+        &[g("logs:DescribeLogStreams", LogGroup)],
+    ),
+    op(
+        LOGS,
+        "CreateLogStream",
+        &[g("logs:CreateLogStream", LogGroup)],
+    ),
+    op(LOGS, "PutLogEvents", &[g("logs:PutLogEvents", LogGroup)]),
+    op(
+        LOGS,
+        "DeleteLogStream",
+        &[g("logs:DeleteLogStream", LogGroup)],
+    ),
     // API Gateway v2: by HTTP method on resource paths.
     op(APIGW, "GetApis", &[g("apigateway:GET", ApiCollection)]),
     op(
@@ -275,6 +303,12 @@ pub const OPERATIONS: &[OperationGrants] = &[
     op(APIGW, "CreateRoute", &[g("apigateway:POST", Api)]),
     op(APIGW, "GetRoutes", &[g("apigateway:GET", Api)]),
     op(APIGW, "UpdateRoute", &[g("apigateway:PATCH", Api)]),
+    // Drift: children of the API that are not the stack's.
+    op(APIGW, "GetStages", &[g("apigateway:GET", Api)]),
+    op(APIGW, "DeleteStage", &[g("apigateway:DELETE", Api)]),
+    op(APIGW, "DeleteRoute", &[g("apigateway:DELETE", Api)]),
+    op(APIGW, "DeleteIntegration", &[g("apigateway:DELETE", Api)]),
+    op(APIGW, "DeleteAuthorizer", &[g("apigateway:DELETE", Api)]),
     op(APIGW, "TagResource", &[g("apigateway:POST", ApiTags)]),
 ];
 
