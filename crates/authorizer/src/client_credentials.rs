@@ -139,11 +139,12 @@ impl ClientCredentialsError {
     /// What the user can do about it, when there is something specific.
     pub fn hint(&self) -> Option<&'static str> {
         match self {
-            ClientCredentialsError::Refused { error, .. } => match error.as_str() {
-                "invalid_client" | "unauthorized_client" => Some(
+            // Auth0 answers a wrong secret with 401 `access_denied`; RFC 6749 with `invalid_client`.
+            ClientCredentialsError::Refused { error, status, .. } => match (*status, error.as_str()) {
+                (401, _) | (_, "invalid_client" | "unauthorized_client") => Some(
                     "check the client id and secret (Auth0: the machine-to-machine application's Settings tab)",
                 ),
-                "access_denied" | "invalid_scope" | "invalid_request" => Some(
+                (403, _) | (_, "access_denied" | "invalid_scope" | "invalid_request") => Some(
                     "check the audience and scopes: the application must be authorized for the API (Auth0: APIs > your API > Machine To Machine Applications)",
                 ),
                 _ => None,
