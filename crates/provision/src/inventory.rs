@@ -515,10 +515,8 @@ fn owner(tagged: &Tagged, region: &str) -> Result<Option<StackName>, String> {
         ));
     };
     let kind = tagged.resource.kind;
-    if kind == ResourceKind::Role {
-        if tagged.tags.get(TAG_REGION).is_some_and(|r| r != region) {
-            return Ok(None);
-        }
+    if kind == ResourceKind::Role && tagged.tags.get(TAG_REGION).is_some_and(|r| r != region) {
+        return Ok(None);
     }
     let names = derived_names(&stack, region);
     let expected = match kind {
