@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
-use testkit::moto::{MotoServer, MotoSession, REGION};
+use testkit::moto::{MotoServer, MotoSession};
 
 const ISSUER: &str = "https://tenant.eu.auth0.com/";
 
@@ -122,19 +122,32 @@ fn tag<'a>(tags: &'a [(String, String)], key: &str) -> Option<&'a str> {
 }
 
 /// What a run killed right after `CreateRole` leaves behind: the role, tagged, and nothing else.
-async fn role_only(session: &MotoSession, stack: &str) {
+/// Its name is the one wishctl gives `stack`'s role, read from a deployed stack's outputs (so
+/// that the test follows the naming code, whether or not role names carry the region).
+async fn role_only(session: &MotoSession, deployed: &str, stack: &str) {
+    let outputs = json(&ok(wishctl(
+        session.endpoint(),
+        &["outputs", "--stack", deployed, "--output", "json"],
+    )));
+    let role = outputs["role"].as_str().unwrap().replacen(
+        &format!("wishctl-{deployed}-"),
+        &format!("wishctl-{stack}-"),
+        1,
+    );
+    let tag = |k: &str, v: &str| {
+        aws_sdk_iam::types::Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+            .unwrap()
+    };
     let iam = aws_sdk_iam::Client::new(&session.sdk_config().await);
     iam.create_role()
-        .role_name(format!("wishctl-{stack}-{REGION}-fn"))
+        .role_name(role)
         .path("/wishctl/")
         .assume_role_policy_document(stack::trust_policy().to_string())
-        .tags(
-            aws_sdk_iam::types::Tag::builder()
-                .key("wishctl:stack")
-                .value(stack)
-                .build()
-                .unwrap(),
-        )
+        .tags(tag("wishctl:stack", stack))
+        .tags(tag("wishctl:region", testkit::moto::REGION))
         .send()
         .await
         .unwrap();
@@ -210,7 +223,7 @@ async fn list_shows_two_complete_stacks_and_a_partial_one_but_no_look_alike() {
     up(session.endpoint(), &zip, "pr-1", &["--ttl", "2h"]);
     up(session.endpoint(), &zip, "pr-2", &[]);
     // AND a run killed right after creating the role of pr-3
-    role_only(&session, "pr-3").await;
+    role_only(&session, "pr-2", "pr-3").await;
     // AND a table that looks like a stack's but is not tagged as one
     look_alike_table(&session, "wishctl-ghost-items", &[("team", "web")]).await;
 

@@ -88,13 +88,19 @@ fn iam_match(pattern: &str, value: &str) -> bool {
     go(pattern.as_bytes(), value.as_bytes())
 }
 
-/// A real ARN of `stack`'s resource of `target`, written out by hand (not from the naming code).
-fn arn_of(target: Target, stack: &str) -> String {
+/// A real ARN of `stack`'s resource of `target`, written out by hand (not from the naming code;
+/// the role's name comes from `outputs` of the deployed stack, with the stack name swapped).
+fn arn_of(target: Target, stack: &str, role_of_stack: &str) -> String {
+    let role = role_of_stack.replacen(
+        &format!("wishctl-{STACK}-"),
+        &format!("wishctl-{stack}-"),
+        1,
+    );
     match target {
         Target::Listing => "*".to_string(),
         Target::Table => format!("arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/wishctl-{stack}-items"),
         Target::Role | Target::PassRoleToLambda => {
-            format!("arn:aws:iam::{ACCOUNT_ID}:role/wishctl/wishctl-{stack}-{REGION}-fn")
+            format!("arn:aws:iam::{ACCOUNT_ID}:role/wishctl/{role}")
         }
         Target::Function => {
             format!("arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:wishctl-{stack}-api")
@@ -336,7 +342,14 @@ async fn the_policy_grants_exactly_what_every_command_calls() {
     plan.push("--detailed-exitcode");
     run(&plan, 2, "plan (drift)");
     run(&up_args(other_code, &same), 0, "up (repairs drift)");
-    run(&["outputs", "--stack", STACK], 0, "outputs");
+    let outputs = run(
+        &["outputs", "--stack", STACK, "--output", "json"],
+        0,
+        "outputs",
+    );
+    let outputs: Value = serde_json::from_slice(&outputs.stdout).unwrap();
+    let role = outputs["role"].as_str().unwrap().to_string();
+    assert!(role.starts_with(&format!("wishctl-{STACK}-")), "{role}");
     run(&["list"], 0, "list");
     put_a_log_line(&session).await;
     run(&["logs", "--stack", STACK], 0, "logs");
@@ -429,7 +442,7 @@ async fn the_policy_grants_exactly_what_every_command_calls() {
     let mut used = BTreeSet::new();
     for (service, op) in &made {
         for grant in grants_for(service, op).unwrap() {
-            let arn = arn_of(grant.target, STACK);
+            let arn = arn_of(grant.target, STACK, &role);
             let statements = allowing(&document, grant.action, &arn);
             assert!(
                 !statements.is_empty(),
@@ -448,7 +461,7 @@ async fn the_policy_grants_exactly_what_every_command_calls() {
     let pass = allowing(
         &document,
         "iam:PassRole",
-        &arn_of(Target::PassRoleToLambda, STACK),
+        &arn_of(Target::PassRoleToLambda, STACK, &role),
     );
     assert_eq!(pass.len(), 1);
     assert_eq!(
@@ -479,7 +492,7 @@ async fn the_policy_grants_exactly_what_every_command_calls() {
         Target::Function,
         Target::LogGroup,
     ] {
-        let foreign = arn_of(target, "main");
+        let foreign = arn_of(target, "main", &role);
         let matching: Vec<&Value> = document["Statement"]
             .as_array()
             .unwrap()
