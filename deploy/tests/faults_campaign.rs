@@ -222,12 +222,22 @@ impl Inventory {
                 .items()
                 .len();
         }
+        // Distinct statement ids: moto accepts a repeated AddPermission of one statement id
+        // (after a lost answer), which AWS refuses with ResourceConflictException.
         let permissions = match lambda.get_policy().function_name(&function).send().await {
-            Ok(policy) => policy
-                .policy()
-                .unwrap_or_default()
-                .matches("\"Sid\"")
-                .count(),
+            Ok(policy) => {
+                let policy: serde_json::Value =
+                    serde_json::from_str(policy.policy().unwrap_or("{}")).unwrap_or_default();
+                let sids: std::collections::BTreeSet<String> = policy["Statement"]
+                    .as_array()
+                    .map(|s| {
+                        s.iter()
+                            .filter_map(|st| st["Sid"].as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                sids.len()
+            }
             Err(_) => 0,
         };
         Inventory {
