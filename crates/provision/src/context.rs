@@ -131,10 +131,10 @@ impl Clients {
 /// under a second; a stalled connection or endpoint must not hang `up`, `down` or `plan`.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Attempt and operation timeouts for every SDK call: [`ATTEMPT_TIMEOUT`] per attempt and six
+/// Attempt and operation timeouts for every SDK call: `ATTEMPT_TIMEOUT` (10 s) per attempt and six
 /// attempts' worth per operation (retries and backoff included). `WISHCTL_ATTEMPT_TIMEOUT` and
 /// `WISHCTL_OPERATION_TIMEOUT` (seconds, e.g. `2.5`) override them; the zip uploads get
-/// [`upload_timeout_config`] instead.
+/// six times as long instead.
 pub fn timeout_config() -> TimeoutConfig {
     timeout_config_from(
         std::env::var("WISHCTL_ATTEMPT_TIMEOUT").ok().as_deref(),

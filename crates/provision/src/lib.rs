@@ -226,7 +226,7 @@ impl Provisioner {
     ///
     /// When a create's answer was lost (the call may have taken effect) or a create found its
     /// resource already there, the stack is read again and the work continues from what is
-    /// there, at most [`idempotency::MAX_RESUMES`] times: that is what the next `up` would do.
+    /// there, a bounded number of times (`idempotency::MAX_RESUMES`): that is what the next `up` would do.
     pub async fn up(&self, spec: &StackSpec, code: &FunctionCode) -> anyhow::Result<UpReport> {
         let resumable = async {
             let mut resumed = 0;

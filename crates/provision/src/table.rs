@@ -297,11 +297,35 @@ pub(crate) async fn holds_items(
     Ok(output.is_some_and(|o| o.count() > 0 || o.last_evaluated_key().is_some()))
 }
 
-/// Deletes the table; `false` when it was already gone.
+/// Deletes the table; `false` when it was already gone. A table still `CREATING` (an `up` cut
+/// off right after `CreateTable`) cannot be deleted yet: wait until it is `ACTIVE`, then
+/// delete it.
 pub(crate) async fn delete(ddb: &aws_sdk_dynamodb::Client, name: &str) -> anyhow::Result<bool> {
-    let deleted = found(ddb.delete_table().table_name(name).send().await, |e| {
-        e.is_resource_not_found_exception()
-    })
-    .doing(|| format!("deleting table {name}"))?;
-    Ok(deleted.is_some())
+    let settings = Settings::default();
+    let mut waited = false;
+    loop {
+        let result = ddb.delete_table().table_name(name).send().await;
+        let in_use = result.as_ref().err().and_then(|e| e.as_service_error());
+        if !waited && in_use.is_some_and(|e| e.is_resource_in_use_exception()) {
+            waited = true;
+            wait::poll_until(
+                || format!("table {name} to finish creating before deleting it"),
+                settings.wait_timeout,
+                settings.poll_interval,
+                || async {
+                    Ok(match status(ddb, name).await? {
+                        Some(TableStatus::Creating) | Some(TableStatus::Updating) => {
+                            wait::Poll::NotYet("TableStatus CREATING".to_string())
+                        }
+                        _ => wait::Poll::Ready(()),
+                    })
+                },
+            )
+            .await?;
+            continue;
+        }
+        let deleted = found(result, |e| e.is_resource_not_found_exception())
+            .doing(|| format!("deleting table {name}"))?;
+        return Ok(deleted.is_some());
+    }
 }

@@ -262,6 +262,13 @@ async fn handle(
         faults.as_ref().and_then(|f| f.decide())
     };
     record.fault = fault;
+    if fault.is_some() {
+        // Logged now: a client that gives up on a stall drops the connection, and with it
+        // this handler, before the end.
+        if let Some(slot) = inner.shared().log.iter_mut().rev().find(|r| r.seq == seq) {
+            slot.fault = fault;
+        }
+    }
     let outcome = match fault {
         _ if fixed.is_some() => fixed.ok_or(ConnectionReset),
         Some(FaultKind::Throttle) => Ok(throttle_response(&call)),
