@@ -157,27 +157,7 @@ async fn open_store(args: &DevArgs) -> anyhow::Result<(Arc<dyn Store>, String)> 
             "in memory (items are lost when wishctl dev stops)".into(),
         ));
     };
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint.as_str())
-        .region(
-            aws_config::meta::region::RegionProviderChain::default_provider().or_else("us-east-1"),
-        );
-    let has_credentials = std::env::var_os("AWS_ACCESS_KEY_ID").is_some()
-        || std::env::var_os("AWS_PROFILE").is_some();
-    if !has_credentials {
-        // Local DynamoDB servers accept any credentials but the SDK insists on having some.
-        loader = loader.credentials_provider(aws_credential_types::Credentials::new(
-            "local",
-            "local",
-            None,
-            None,
-            "wishctl-dev",
-        ));
-    }
-    let config = loader.load().await;
-    let store = wishlist::DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &args.table);
-    let created = store
-        .create_table_if_missing()
+    let (store, created) = wishlist::DynamoStore::open_local(endpoint.as_str(), &args.table)
         .await
         .with_context(|| format!("preparing table {} on {endpoint}", args.table))?;
     let label = format!(
