@@ -469,11 +469,17 @@ async fn the_policy_grants_exactly_what_every_command_calls() {
         "lambda.amazonaws.com"
     );
 
-    // AND nothing it grants goes unused
+    // AND nothing it grants goes unused. One exception, named: the stack lock's heartbeat
+    // (`logs:PutLogEvents`) is written every few seconds while a lock is held, and every run of
+    // this scenario against moto ends before the first one.
+    const ONLY_LONG_RUNS_REACH: [&str; 1] = ["logs:PutLogEvents"];
     let mut unused = Vec::new();
     for statement in document["Statement"].as_array().unwrap() {
         let sid = statement["Sid"].as_str().unwrap();
         for action in strings(&statement["Action"]) {
+            if ONLY_LONG_RUNS_REACH.contains(&action.as_str()) {
+                continue;
+            }
             if !used.contains(&(sid.to_string(), action.clone())) {
                 unused.push(format!("{sid}: {action}"));
             }

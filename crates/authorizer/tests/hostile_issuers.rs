@@ -128,14 +128,16 @@ async fn a_huge_discovery_document_is_refused() {
 
 #[tokio::test]
 async fn an_issuer_url_with_credentials_is_refused_without_showing_them() {
-    let issuer = Issuer::parse_local("https://user:hunter2@tenant.auth0.com/").expect("parses");
-    let err = Authorizer::new(AuthorizerConfig::new(issuer, [AUDIENCE.to_string()]))
-        .expect_err("refused");
-    assert!(!err.to_string().contains("hunter2"), "{err}");
-    assert!(
-        err.to_string().contains("https://tenant.auth0.com/"),
-        "{err}"
-    );
+    // The stack's issuer rules refuse it already; were they to let it through, the authorizer
+    // must refuse it too. Either way the password is never shown.
+    let err = match Issuer::parse_local("https://user:hunter2@tenant.auth0.com/") {
+        Err(refused) => refused.to_string(),
+        Ok(issuer) => Authorizer::new(AuthorizerConfig::new(issuer, [AUDIENCE.to_string()]))
+            .expect_err("refused")
+            .to_string(),
+    };
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(err.contains("tenant.auth0.com/"), "{err}");
 }
 
 #[tokio::test]

@@ -865,17 +865,21 @@ mod tests {
     fn roles_of_other_regions_are_neither_ours_nor_look_alikes() {
         let other = tagged(
             ResourceKind::Role,
-            "wishctl-a-fn",
+            "wishctl-a-eu-west-1-fn",
             &[(TAG_STACK, "a"), (TAG_REGION, "eu-west-1")],
         );
         assert_eq!(owner(&other, "us-east-1"), Ok(None));
         let here = tagged(
             ResourceKind::Role,
-            "wishctl-a-fn",
+            "wishctl-a-us-east-1-fn",
             &[(TAG_STACK, "a"), (TAG_REGION, "us-east-1")],
         );
         assert!(matches!(owner(&here, "us-east-1"), Ok(Some(_))));
-        let legacy = tagged(ResourceKind::Role, "wishctl-a-fn", &[(TAG_STACK, "a")]);
+        let legacy = tagged(
+            ResourceKind::Role,
+            "wishctl-a-us-east-1-fn",
+            &[(TAG_STACK, "a")],
+        );
         assert!(matches!(owner(&legacy, "us-east-1"), Ok(Some(_))));
     }
 

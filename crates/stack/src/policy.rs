@@ -573,7 +573,7 @@ mod tests {
         assert_eq!(pass[0]["Action"], json!(["iam:PassRole"]));
         assert_eq!(
             pass[0]["Resource"],
-            "arn:aws:iam::123456789012:role/wishctl/wishctl-pr-*-fn"
+            "arn:aws:iam::123456789012:role/wishctl/wishctl-pr-*-eu-west-1-fn"
         );
         assert_eq!(
             pass[0]["Condition"]["StringEquals"]["iam:PassedToService"],
