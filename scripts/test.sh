@@ -7,15 +7,32 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh --test
+# Each step's wall time, printed as it ends and again as a summary at the end (the CI log shows
+# where the minutes go).
+suite_started=$SECONDS
+timings=()
+timed() {
+  local label=$1 started=$SECONDS
+  shift
+  printf '\n== %s\n' "$label" >&2
+  "$@"
+  timings+=("$(printf '%5ds  %s' $((SECONDS - started)) "$label")")
+  printf '== %s: %ds\n' "$label" $((SECONDS - started)) >&2
+}
+summary() {
+  printf '\ntest.sh step times (total %ds):\n' $((SECONDS - suite_started)) >&2
+  printf '  %s\n' "${timings[@]}" >&2
+}
+
+timed "set-up" scripts/setup.sh --test
 
 # Tests run the real bootstrap binaries (x86_64 natively, arm64 under qemu-aarch64).
-cargo xtask dist
+timed "both Lambda zips (cargo xtask dist)" cargo xtask dist
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 .venv/bin/moto_server -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
 moto_pid=$!
-trap 'kill $moto_pid 2>/dev/null || true' EXIT
+trap 'kill $moto_pid 2>/dev/null || true; summary' EXIT
 python3 - "$port" <<'PY'
 import sys, time, urllib.request
 for _ in range(300):
@@ -32,20 +49,20 @@ export WISHCTL_MOTO_ENDPOINT="http://127.0.0.1:$port"
 # tests that start it as a process at that build instead of each running a nested cargo build.
 export WISHCTL_TEST_ISSUER="$PWD/target/debug/test-issuer"
 
-cargo fmt --all --check
-cargo clippy --workspace --all-targets -- -D warnings
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
-cargo test --workspace --no-fail-fast
+timed "fmt" cargo fmt --all --check
+timed "clippy" cargo clippy --workspace --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" timed "docs" cargo doc --no-deps --workspace --quiet
+timed "tests" cargo test --workspace --no-fail-fast
 
 # Release packaging (quick variant: wishctl for this machine, carrying both zips) and the example
 # pipeline's step scripts run against what it packaged.
-bash scripts/package.sh --check --dist dist
+timed "release packaging check" bash scripts/package.sh --check --dist dist
 # Not yet run to the end on this machine after the last merges (see the session note): the CI
 # example's steps and the fuzz run are on with WISHCTL_CI_EXTRAS=1 until they have passed once.
 if [ "${WISHCTL_CI_EXTRAS:-0}" = 1 ]; then
-  bash examples/ci/test-against-local.sh
+  timed "CI example steps" bash examples/ci/test-against-local.sh
   fuzz_seconds="${FUZZ_SECONDS:-30}"
   if [ "$fuzz_seconds" -gt 0 ]; then
-    bash scripts/fuzz.sh "$fuzz_seconds"
+    timed "fuzz" bash scripts/fuzz.sh "$fuzz_seconds"
   fi
 fi

@@ -97,6 +97,21 @@ pub(crate) struct Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.heartbeat.abort();
+        held_here().remove(&self.stream);
+    }
+}
+
+/// The lock streams that leases of this process hold right now. A stream named for this process
+/// that is not in here is left over from an earlier lease of this process whose release did not
+/// reach AWS (a fault on the marker and on the delete): nobody holds it, and `up` resuming after a
+/// lost answer must not wait for it to go stale.
+fn held_here() -> std::sync::MutexGuard<'static, std::collections::HashSet<String>> {
+    static HELD: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    let held = HELD.get_or_init(Default::default);
+    match held.lock() {
+        Ok(held) => held,
+        Err(poisoned) => poisoned.into_inner(),
     }
 }
 
@@ -183,6 +198,15 @@ fn host_name() -> String {
     }
 }
 
+/// Whether nobody holds `stream` any more, as far as this machine can tell: its holder is a
+/// process of this machine that no longer runs, or this very process without a lease on it.
+fn abandoned(stream: &LockStream) -> bool {
+    if stream.holder == this_holder() {
+        return !held_here().contains(&stream.name);
+    }
+    holder_is_dead_here(&stream.holder)
+}
+
 /// Whether `holder` names a process of this machine that no longer runs.
 fn holder_is_dead_here(holder: &str) -> bool {
     let Some((host, pid)) = holder.rsplit_once('.') else {
@@ -227,7 +251,7 @@ pub(crate) async fn peek(ctx: &Ctx, group: &str) -> anyhow::Result<Peek> {
         generation: streams.iter().map(|s| s.generation).max().unwrap_or(0),
         busy: streams
             .iter()
-            .any(|s| unreleased(s, &streams) && !holder_is_dead_here(&s.holder)),
+            .any(|s| unreleased(s, &streams) && !abandoned(s)),
     })
 }
 
@@ -240,7 +264,7 @@ struct Watch {
 impl Watch {
     /// Whether `stream` still belongs to a live holder.
     fn live(&mut self, stream: &LockStream, stale_after: Duration) -> bool {
-        if holder_is_dead_here(&stream.holder) {
+        if abandoned(stream) {
             return false;
         }
         let now = Instant::now();
@@ -411,6 +435,7 @@ pub(crate) async fn acquire(
                 .send()
                 .await;
         }
+        held_here().insert(name.clone());
         let heartbeat = tokio::spawn(heartbeat(
             logs.clone(),
             group.to_string(),
@@ -488,7 +513,7 @@ mod tests {
         let alive = LockStream {
             name: "a".into(),
             generation: 1,
-            holder: this_holder(),
+            holder: "some-other-host.1".into(),
             marker: (Some(1), Some(2)),
         };
         assert!(watch.live(&alive, Duration::from_secs(30)));
@@ -498,10 +523,21 @@ mod tests {
             ..alive.clone()
         };
         assert!(!Watch::default().live(&dead, Duration::from_secs(30)));
-        let elsewhere = LockStream {
-            holder: "some-other-host.1".into(),
-            ..alive
+    }
+
+    #[test]
+    fn a_stream_of_this_process_is_live_only_while_a_lease_of_it_holds_it() {
+        let ours = LockStream {
+            name: "wishctl-lock-0000000003-this-process-test".into(),
+            generation: 3,
+            holder: this_holder(),
+            marker: (Some(1), Some(2)),
         };
-        assert!(Watch::default().live(&elsewhere, Duration::from_secs(30)));
+        // A lease of this process whose release never reached AWS: nobody holds it.
+        assert!(!Watch::default().live(&ours, Duration::from_secs(30)));
+        held_here().insert(ours.name.clone());
+        assert!(Watch::default().live(&ours, Duration::from_secs(30)));
+        held_here().remove(&ours.name);
+        assert!(!Watch::default().live(&ours, Duration::from_secs(30)));
     }
 }

@@ -51,9 +51,10 @@ fn dist(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
             other => bail!("unknown flag {other:?}"),
         }
     }
-    for arch in arches {
-        let artifact = artifact::build_and_package(arch, &root, &out_dir)
-            .with_context(|| format!("building the {arch} Lambda zip"))?;
+    // One cargo run for all architectures: their builds overlap.
+    let built = artifact::build_and_package_all(&arches, &root, &out_dir)
+        .context("building the Lambda zips")?;
+    for artifact in built {
         println!(
             "{}  {:>9} bytes  sha256 {}",
             artifact.path.display(),

@@ -76,14 +76,15 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     }
     let json = args.json || args.output == OutputFormat::Json;
     let mut built = Vec::new();
-    for arch in arches {
-        let artifact = tokio::task::spawn_blocking({
-            let (root, out_dir) = (root.clone(), out_dir.clone());
-            move || artifact::build_and_package(arch, &root, &out_dir)
-        })
-        .await
-        .context("the build task panicked")?
-        .with_context(|| format!("building the {arch} Lambda zip"))?;
+    // One cargo run for all architectures: their builds overlap.
+    let artifacts = tokio::task::spawn_blocking({
+        let (root, out_dir, arches) = (root.clone(), out_dir.clone(), arches.clone());
+        move || artifact::build_and_package_all(&arches, &root, &out_dir)
+    })
+    .await
+    .context("the build task panicked")?
+    .context("building the Lambda zips")?;
+    for (arch, artifact) in arches.into_iter().zip(artifacts) {
         if json {
             built.push(BuiltZip {
                 path: artifact.path,
