@@ -8,7 +8,8 @@
 #
 # Usage: bash scripts/fuzz.sh [SECONDS]
 # Environment: FUZZ_MAX_LEN (bytes, default 65536), FUZZ_RSS_MB (default 1024),
-#              FUZZ_TOOLCHAIN (default nightly), FUZZ_JOBS (parallel runs per target, default 1).
+#              FUZZ_TOOLCHAIN (default nightly), FUZZ_PARALLEL (targets fuzzed at once, default
+#              the number of cores: each libFuzzer run uses one).
 set -euo pipefail
 
 seconds="${1:-60}"
@@ -18,6 +19,7 @@ esac
 max_len="${FUZZ_MAX_LEN:-65536}"
 rss_mb="${FUZZ_RSS_MB:-1024}"
 toolchain="${FUZZ_TOOLCHAIN:-nightly}"
+parallel="${FUZZ_PARALLEL:-$(nproc 2>/dev/null || echo 1)}"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -45,44 +47,63 @@ if [ ${#fuzz_dirs[@]} -eq 0 ]; then
   exit 1
 fi
 
-summary=()
-failed=0
+# Build every fuzz crate first, then run the targets FUZZ_PARALLEL at a time.
+runs=()
 for dir in "${fuzz_dirs[@]}"; do
   crate="$(basename "$(dirname "$dir")")"
   echo "== $dir: building" >&2
   (cd "$dir" && cargo "+$toolchain" fuzz build --release --debug-assertions) >&2
   mapfile -t targets < <(cd "$dir" && cargo "+$toolchain" fuzz list)
   for target in "${targets[@]}"; do
-    [ -n "$target" ] || continue
-    corpus="$scratch/$crate/$target"
-    mkdir -p "$corpus" "$dir/artifacts/$target"
-    seeds=()
-    [ -d "$dir/corpus/$target" ] && seeds=("$dir/corpus/$target")
-    log="$scratch/$crate-$target.log"
-    echo "== $crate/$target: ${seconds}s, max_len $max_len, rss ${rss_mb} MB" >&2
-    status=0
-    (cd "$dir" && cargo "+$toolchain" fuzz run --release --debug-assertions "$target" \
-        "$corpus" "${seeds[@]/#/$root/}" -- \
-        -max_total_time="$seconds" -max_len="$max_len" \
-        -rss_limit_mb="$rss_mb" -malloc_limit_mb="$rss_mb" \
-        -timeout=10 -print_final_stats=1 \
-        -artifact_prefix="$root/$dir/artifacts/$target/") >"$log" 2>&1 || status=$?
-    runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
-    runs="${runs:-?}"
-    corpus_size="$(find "$corpus" -type f | wc -l)"
-    if [ "$status" -eq 0 ]; then
-      result="ok"
-    else
-      result="FAILED (exit $status, log below)"
-      failed=1
-      tail -n 60 "$log" >&2
-    fi
-    summary+=("$(printf '%-12s %-14s %12s executions %6s new corpus entries  %s' \
-      "$crate" "$target" "$runs" "$corpus_size" "$result")")
+    [ -n "$target" ] && runs+=("$dir $crate $target")
   done
 done
 
+# One target's run; its exit status goes to $scratch/<crate>-<target>.status.
+fuzz_one() {
+  local dir=$1 crate=$2 target=$3
+  local corpus="$scratch/$crate/$target" log="$scratch/$crate-$target.log" seeds=() status=0
+  mkdir -p "$corpus" "$dir/artifacts/$target"
+  [ -d "$dir/corpus/$target" ] && seeds=("$root/$dir/corpus/$target")
+  (cd "$dir" && cargo "+$toolchain" fuzz run --release --debug-assertions "$target" \
+      "$corpus" "${seeds[@]}" -- \
+      -max_total_time="$seconds" -max_len="$max_len" \
+      -rss_limit_mb="$rss_mb" -malloc_limit_mb="$rss_mb" \
+      -timeout=10 -print_final_stats=1 \
+      -artifact_prefix="$root/$dir/artifacts/$target/") >"$log" 2>&1 || status=$?
+  echo "$status" >"$scratch/$crate-$target.status"
+}
+
+for run in "${runs[@]}"; do
+  read -r dir crate target <<<"$run"
+  while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do wait -n || true; done
+  echo "== $crate/$target: ${seconds}s, max_len $max_len, rss ${rss_mb} MB" >&2
+  fuzz_one "$dir" "$crate" "$target" &
+done
+wait
+
+summary=()
+failed=0
+for run in "${runs[@]}"; do
+  read -r dir crate target <<<"$run"
+  log="$scratch/$crate-$target.log"
+  status="$(cat "$scratch/$crate-$target.status" 2>/dev/null || echo 1)"
+  executions="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
+  executions="${executions:-?}"
+  corpus_size="$(find "$scratch/$crate/$target" -type f | wc -l)"
+  if [ "$status" -eq 0 ]; then
+    result="ok"
+  else
+    result="FAILED (exit $status, log above)"
+    failed=1
+    echo "== $crate/$target failed; the end of its log:" >&2
+    tail -n 60 "$log" >&2
+  fi
+  summary+=("$(printf '%-12s %-22s %12s executions %6s new corpus entries  %s' \
+    "$crate" "$target" "$executions" "$corpus_size" "$result")")
+done
+
 echo
-echo "fuzz summary (${seconds}s per target):"
+echo "fuzz summary (${seconds}s per target, $parallel at a time):"
 printf '  %s\n' "${summary[@]}"
 exit "$failed"
