@@ -7,11 +7,18 @@
 # crates/*/fuzz/artifacts/TARGET/ and makes the script exit 1.
 #
 # Usage: bash scripts/fuzz.sh [SECONDS]
+#        bash scripts/fuzz.sh --build-only   (install and build; scripts/test.sh builds the
+#                                             targets this way while the tests run)
 # Environment: FUZZ_MAX_LEN (bytes, default 65536), FUZZ_RSS_MB (default 1024),
 #              FUZZ_TOOLCHAIN (default nightly), FUZZ_PARALLEL (targets fuzzed at once, default
 #              the number of cores: each libFuzzer run uses one).
 set -euo pipefail
 
+build_only=false
+if [ "${1:-}" = --build-only ]; then
+  build_only=true
+  shift
+fi
 seconds="${1:-60}"
 case "$seconds" in
   '' | *[!0-9]*) echo "usage: $0 [SECONDS]  (a whole number of seconds per target)" >&2; exit 2 ;;
@@ -58,6 +65,11 @@ for dir in "${fuzz_dirs[@]}"; do
     [ -n "$target" ] && runs+=("$dir $crate $target")
   done
 done
+
+if $build_only; then
+  echo "fuzz.sh: built ${#runs[@]} targets" >&2
+  exit 0
+fi
 
 # One target's run; its exit status goes to $scratch/<crate>-<target>.status.
 fuzz_one() {

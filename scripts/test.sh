@@ -32,7 +32,14 @@ timed "both Lambda zips (cargo xtask dist)" cargo xtask dist
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 .venv/bin/moto_server -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
 moto_pid=$!
-trap 'kill $moto_pid 2>/dev/null || true; summary' EXIT
+stop_background() {
+  kill "$moto_pid" 2>/dev/null || true
+  if [ -n "${fuzz_build_pid:-}" ]; then
+    pkill -TERM -P "$fuzz_build_pid" 2>/dev/null || true
+    kill "$fuzz_build_pid" 2>/dev/null || true
+  fi
+}
+trap 'stop_background; summary' EXIT
 python3 - "$port" <<'PY'
 import sys, time, urllib.request
 for _ in range(300):
@@ -52,13 +59,27 @@ export WISHCTL_TEST_ISSUER="$PWD/target/debug/test-issuer"
 timed "fmt" cargo fmt --all --check
 timed "clippy" cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" timed "docs" cargo doc --no-deps --workspace --quiet
+timed "test build" cargo test --workspace --no-run
+
+# The fuzz targets (nightly, their own target folders) build while the tests run: the tests
+# mostly wait for moto and for the processes they start, which leaves a core idle.
+fuzz_seconds="${FUZZ_SECONDS:-30}"
+fuzz_build_pid=
+if [ "$fuzz_seconds" -gt 0 ]; then
+  bash scripts/fuzz.sh --build-only >target/fuzz-build.log 2>&1 &
+  fuzz_build_pid=$!
+fi
 timed "tests" cargo test --workspace --no-fail-fast
 
 # Release packaging (quick variant: wishctl for this machine, carrying both zips) and the example
 # pipeline's step scripts run against what it packaged.
 timed "release packaging check" bash scripts/package.sh --check --dist dist
 timed "CI example steps" bash examples/ci/test-against-local.sh
-fuzz_seconds="${FUZZ_SECONDS:-30}"
-if [ "$fuzz_seconds" -gt 0 ]; then
+if [ -n "$fuzz_build_pid" ]; then
+  if ! wait "$fuzz_build_pid"; then
+    cat target/fuzz-build.log >&2
+    echo "test.sh: building the fuzz targets failed (log above)" >&2
+    exit 1
+  fi
   timed "fuzz (${fuzz_seconds}s per target)" bash scripts/fuzz.sh "$fuzz_seconds"
 fi

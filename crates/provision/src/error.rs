@@ -51,6 +51,10 @@ pub enum ProvisionError {
     /// `outputs` on a stack that does not exist (or only in part).
     #[error("stack {stack} is not deployed{}", if missing.is_empty() { String::new() } else { format!(" completely: missing {}; run `wishctl up` to complete it", missing.join(", ")) })]
     NotDeployed { stack: String, missing: Vec<String> },
+    /// `gc --expired` found, under the stack's lock, that an `up` renewed the stack's expiry
+    /// since the listing.
+    #[error("stack {stack} is no longer expired (it now expires {expiry}): an `up` renewed it after `gc` listed it; nothing was deleted")]
+    NoLongerExpired { stack: String, expiry: String },
     /// `down` attempted every delete and some failed.
     #[error("down failed for {}", failures.join("; "))]
     TeardownIncomplete { failures: Vec<String> },

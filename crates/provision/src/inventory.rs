@@ -13,7 +13,8 @@
 //! are global: one tagged `wishctl:region` for another region belongs to that region's stack; one
 //! without the region tag counts here only under the name `stack` derives for this region.
 //!
-//! Every listing is paginated with a page-count guard ([`MAX_PAGES`]).
+//! Every listing is paginated under the shared guard of [`crate::pages`] (a page limit, no token
+//! twice).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -27,11 +28,8 @@ use stack::{
 
 use crate::calls::{fork, CallReport};
 use crate::context::{found, Ctx, SdkResultExt};
+use crate::pages::Pages;
 use crate::{Provisioner, ResourceKind};
-
-/// The most pages any one listing reads before it stops with an error: at the services' page
-/// sizes, tens of thousands of resources, far beyond an account wishctl can list usefully.
-pub const MAX_PAGES: usize = 200;
 
 /// How many tag reads run at once: polite to API rate limits, still fast for dozens of stacks.
 const CONCURRENT_READS: usize = 6;
@@ -154,30 +152,6 @@ impl Provisioner {
     }
 }
 
-/// A guard against endless pagination: counts the pages of one listing.
-pub(crate) struct PageGuard {
-    what: &'static str,
-    pages: usize,
-}
-
-impl PageGuard {
-    pub(crate) fn new(what: &'static str) -> Self {
-        PageGuard { what, pages: 0 }
-    }
-
-    pub(crate) fn next(&mut self) -> anyhow::Result<()> {
-        self.pages += 1;
-        if self.pages > MAX_PAGES {
-            anyhow::bail!(
-                "stopped {} after {MAX_PAGES} pages: the service kept returning a next-page token. \
-                 Retry later; if it persists, the account holds more than wishctl can list",
-                self.what
-            );
-        }
-        Ok(())
-    }
-}
-
 fn has_shape(name: &str, kind: ResourceKind) -> bool {
     let (head, tail) = name_shape(kind);
     name.len() > head.len() + tail.len() && name.starts_with(head) && name.ends_with(tail)
@@ -208,9 +182,8 @@ async fn tables(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
     let ddb = &ctx.clients.dynamodb;
     let mut names = Vec::new();
     let mut next = None;
-    let mut guard = PageGuard::new("listing DynamoDB tables (ListTables)");
+    let mut pages = Pages::new(|| "listing DynamoDB tables (ListTables)".to_string());
     loop {
-        guard.next()?;
         let page = ddb
             .list_tables()
             .set_exclusive_start_table_name(next)
@@ -223,7 +196,7 @@ async fn tables(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
                 .filter(|n| has_shape(n, ResourceKind::Table))
                 .cloned(),
         );
-        next = page.last_evaluated_table_name().map(str::to_string);
+        next = pages.next(page.last_evaluated_table_name())?;
         if next.is_none() {
             break;
         }
@@ -244,9 +217,9 @@ async fn tables(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
         };
         let mut tags = BTreeMap::new();
         let mut next = None;
-        let mut guard = PageGuard::new("listing the tags of a table (ListTagsOfResource)");
+        let mut pages =
+            Pages::new(|| "listing the tags of a table (ListTagsOfResource)".to_string());
         loop {
-            guard.next()?;
             let Some(page) = found(
                 ddb.list_tags_of_resource()
                     .resource_arn(arn)
@@ -262,7 +235,7 @@ async fn tables(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
             for tag in page.tags() {
                 tags.insert(tag.key().to_string(), tag.value().to_string());
             }
-            next = page.next_token().map(str::to_string);
+            next = pages.next(page.next_token())?;
             if next.is_none() {
                 break;
             }
@@ -284,9 +257,8 @@ async fn functions(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
     let lambda = &ctx.clients.lambda;
     let mut listed = Vec::new();
     let mut next = None;
-    let mut guard = PageGuard::new("listing Lambda functions (ListFunctions)");
+    let mut pages = Pages::new(|| "listing Lambda functions (ListFunctions)".to_string());
     loop {
-        guard.next()?;
         let page = lambda
             .list_functions()
             .set_marker(next)
@@ -301,7 +273,7 @@ async fn functions(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
                 }
             }
         }
-        next = page.next_marker().map(str::to_string);
+        next = pages.next(page.next_marker())?;
         if next.is_none() {
             break;
         }
@@ -332,9 +304,8 @@ async fn log_groups(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
     let (prefix, _) = name_shape(ResourceKind::LogGroup);
     let mut listed = Vec::new();
     let mut next = None;
-    let mut guard = PageGuard::new("listing log groups (DescribeLogGroups)");
+    let mut pages = Pages::new(|| "listing log groups (DescribeLogGroups)".to_string());
     loop {
-        guard.next()?;
         let page = logs
             .describe_log_groups()
             .log_group_name_prefix(prefix)
@@ -358,7 +329,7 @@ async fn log_groups(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
                 listed.push((name.to_string(), arn, created));
             }
         }
-        next = page.next_token().map(str::to_string);
+        next = pages.next(page.next_token())?;
         if next.is_none() {
             break;
         }
@@ -392,9 +363,8 @@ async fn roles(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
     let iam = &ctx.clients.iam;
     let mut listed = Vec::new();
     let mut next = None;
-    let mut guard = PageGuard::new("listing IAM roles (ListRoles)");
+    let mut pages = Pages::new(|| "listing IAM roles (ListRoles)".to_string());
     loop {
-        guard.next()?;
         let page = iam
             .list_roles()
             .path_prefix(ROLE_PATH)
@@ -410,10 +380,7 @@ async fn roles(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
                 ));
             }
         }
-        next = page
-            .is_truncated()
-            .then(|| page.marker().map(str::to_string))
-            .flatten();
+        next = pages.next(page.is_truncated().then(|| page.marker()).flatten())?;
         if next.is_none() {
             break;
         }
@@ -421,9 +388,8 @@ async fn roles(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
     let reads = listed.into_iter().map(|(name, created)| async move {
         let mut tags = BTreeMap::new();
         let mut next = None;
-        let mut guard = PageGuard::new("listing the tags of a role (ListRoleTags)");
+        let mut pages = Pages::new(|| "listing the tags of a role (ListRoleTags)".to_string());
         loop {
-            guard.next()?;
             let Some(page) = found(
                 iam.list_role_tags()
                     .role_name(&name)
@@ -439,10 +405,7 @@ async fn roles(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
             for tag in page.tags() {
                 tags.insert(tag.key().to_string(), tag.value().to_string());
             }
-            next = page
-                .is_truncated()
-                .then(|| page.marker().map(str::to_string))
-                .flatten();
+            next = pages.next(page.is_truncated().then(|| page.marker()).flatten())?;
             if next.is_none() {
                 break;
             }
@@ -464,9 +427,8 @@ async fn apis(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
     let apigw = &ctx.clients.apigateway;
     let mut found_apis = Vec::new();
     let mut next = None;
-    let mut guard = PageGuard::new("listing HTTP APIs (GetApis)");
+    let mut pages = Pages::new(|| "listing HTTP APIs (GetApis)".to_string());
     loop {
-        guard.next()?;
         let page = apigw
             .get_apis()
             .set_next_token(next)
@@ -490,7 +452,7 @@ async fn apis(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
                 api_id: Some(id.to_string()),
             });
         }
-        next = page.next_token().map(str::to_string);
+        next = pages.next(page.next_token())?;
         if next.is_none() {
             break;
         }
@@ -689,9 +651,8 @@ async fn insides(ctx: &Ctx, names: &ResourceNames, members: &Members) -> anyhow:
         let mut keys = Vec::new();
         let mut authorizer = false;
         let mut next = None;
-        let mut guard = PageGuard::new("listing the routes of an HTTP API (GetRoutes)");
+        let mut pages = Pages::new(|| "listing the routes of an HTTP API (GetRoutes)".to_string());
         loop {
-            guard.next()?;
             let Some(page) = found(
                 clients
                     .apigateway
@@ -714,7 +675,7 @@ async fn insides(ctx: &Ctx, names: &ResourceNames, members: &Members) -> anyhow:
                     authorizer = true;
                 }
             }
-            next = page.next_token().map(str::to_string);
+            next = pages.next(page.next_token())?;
             if next.is_none() {
                 break;
             }

@@ -55,12 +55,10 @@ pub use field::{
     PermissionField, RoleField, RolePolicyField, RouteField, StageField, TableField,
 };
 pub use function::FunctionCode;
-pub use inventory::{
-    FoundResource, Inventory, ListReport, LookAlike, StackSummary, MAX_PAGES, TAG_REGION,
-};
+pub use inventory::{FoundResource, Inventory, ListReport, LookAlike, StackSummary, TAG_REGION};
 pub use logs::{FollowReport, LogEvent, LogsReport, FOLLOW_LOOKBACK, MIN_POLL_INTERVAL};
 pub use plan::{Action, Change, FieldChange, Plan, ResourceKind};
-pub use teardown::{DataPolicy, Outcome, Removal, Teardown};
+pub use teardown::{DataPolicy, DownCondition, Outcome, Removal, Teardown};
 
 /// Runs `plan`, `up`, `down` and `outputs` with one set of counted SDK clients.
 #[derive(Debug, Clone)]
@@ -256,7 +254,21 @@ impl Provisioner {
 
     /// Removes everything the stack owns.
     pub async fn down(&self, stack: &StackName, data: DataPolicy) -> anyhow::Result<DownReport> {
-        let (teardown, calls) = self.counted(teardown::down(&self.ctx, stack, data)).await?;
+        self.down_if(stack, data, DownCondition::Always).await
+    }
+
+    /// Removes everything the stack owns if `condition` still holds on what `down` reads under
+    /// the stack's lock; otherwise deletes nothing and fails with
+    /// [`ProvisionError::NoLongerExpired`].
+    pub async fn down_if(
+        &self,
+        stack: &StackName,
+        data: DataPolicy,
+        condition: DownCondition,
+    ) -> anyhow::Result<DownReport> {
+        let (teardown, calls) = self
+            .counted(teardown::down(&self.ctx, stack, data, condition))
+            .await?;
         Ok(DownReport { teardown, calls })
     }
 

@@ -44,6 +44,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 
 use crate::context::{Ctx, SdkResultExt};
+use crate::pages::Pages;
 use crate::ResourceKind;
 
 /// Every lock stream's name starts with this.
@@ -283,9 +284,10 @@ impl Watch {
 async fn list(ctx: &Ctx, group: &str) -> anyhow::Result<Option<Vec<LockStream>>> {
     let mut streams = Vec::new();
     let mut next = None;
-    // A handful of streams at most (stale ones are removed by the next holder); the page bound
-    // guards against an endpoint that keeps answering with a next token.
-    for _ in 0..20 {
+    // A handful of streams at most (stale ones are removed by the next holder); the guard stops
+    // an endpoint that keeps answering with a next token (a cut-off listing could hide a holder).
+    let mut pages = Pages::new(|| format!("listing the lock streams of log group {group}"));
+    loop {
         let page = ctx
             .clients
             .logs
@@ -315,12 +317,11 @@ async fn list(ctx: &Ctx, group: &str) -> anyhow::Result<Option<Vec<LockStream>>>
                 s.last_ingestion_time(),
             )
         }));
-        next = page.next_token().map(str::to_string);
+        next = pages.next(page.next_token())?;
         if next.is_none() {
             return Ok(Some(streams));
         }
     }
-    Ok(Some(streams))
 }
 
 /// What [`acquire`] found.

@@ -16,7 +16,6 @@ use stack::StackName;
 
 use crate::calls::CallReport;
 use crate::context::{Ctx, SdkResultExt};
-use crate::inventory::PageGuard;
 use crate::Provisioner;
 
 /// How far before the newest event seen each poll starts reading again, to catch events that
@@ -79,9 +78,7 @@ async fn read_from(ctx: &Ctx, log_group: &str, start_ms: i64) -> anyhow::Result<
     let mut events = Vec::new();
     let mut next = None;
     let mut pages = crate::pages::Pages::new(|| format!("reading log group {log_group}"));
-    let mut guard = PageGuard::new("reading log events (FilterLogEvents)");
     loop {
-        guard.next()?;
         let page = logs
             .filter_log_events()
             .log_group_name(log_group)

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use serde::Serialize;
-use stack::StackName;
+use stack::{Expiry, StackName, UtcTime, TAG_EXPIRES_AT};
 
 use crate::api;
 use crate::calls::fork;
@@ -143,6 +143,50 @@ async fn attempt(
     }
 }
 
+/// What `down` checks again, on what it reads under the stack's lock, before it deletes
+/// anything. `gc` removes a stack for a reason that an `up` may have taken away since `gc`
+/// listed it: a pipeline that re-runs `up --ttl 2h` renews a stack that was about to expire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownCondition {
+    /// None (a plain `down`).
+    Always,
+    /// The stack's expiry (`wishctl:expires-at`, read from its table, function and log group)
+    /// has passed at this time.
+    ExpiredAt(UtcTime),
+}
+
+impl DownCondition {
+    fn check(self, observed: &Observed, stack: &StackName) -> Result<(), ProvisionError> {
+        let DownCondition::ExpiredAt(now) = self else {
+            return Ok(());
+        };
+        let tags = [
+            observed.table.as_ref().map(|t| &t.tags),
+            observed.function.as_ref().map(|f| &f.tags),
+            observed.log_group.as_ref().map(|g| &g.tags),
+        ];
+        let expiry = tags
+            .into_iter()
+            .flatten()
+            .filter_map(|tags| tags.get(TAG_EXPIRES_AT))
+            .map(|value| Expiry::from_tag(value))
+            .reduce(Expiry::longest);
+        match expiry {
+            Some(expiry) if expiry.is_expired(now) => Ok(()),
+            // Nothing left that carries the tag: a partial stack; removing it is what was asked.
+            None => Ok(()),
+            Some(expiry) => Err(ProvisionError::NoLongerExpired {
+                stack: stack.to_string(),
+                expiry: match expiry {
+                    Expiry::At(at) => at.to_string(),
+                    Expiry::Never => "never".to_string(),
+                    Expiry::Unreadable(value) => format!("{value:?}"),
+                },
+            }),
+        }
+    }
+}
+
 /// Removes everything the stack owns in reverse dependency order, attempting every delete and
 /// reporting each result. Refuses (deleting nothing) when a resource is not the stack's or when
 /// the table holds items and `data` does not say what to do with them.
@@ -150,13 +194,17 @@ async fn attempt(
 /// Holds the stack's lock ([`crate::lock`]) while it works, so that it never interleaves with an
 /// `up`: a racing `up` either finishes first (then everything goes) or waits and then builds the
 /// stack again from nothing. The log group, which holds the lock, goes last.
+///
+/// `condition` is checked on the first reading and again on the reading under the lock.
 pub(crate) async fn down(
     ctx: &Ctx,
     stack: &StackName,
     data: DataPolicy,
+    condition: DownCondition,
 ) -> anyhow::Result<Teardown> {
     let first = observe(ctx, stack, Scope::Teardown).await?;
     ownership::check(&first, stack)?;
+    condition.check(&first, stack)?;
     // Refuse before taking the lock: a refusal changes nothing at all.
     if first.table.is_some()
         && data == DataPolicy::RefuseIfNotEmpty
@@ -184,10 +232,11 @@ pub(crate) async fn down(
             return Err(err);
         }
     };
-    let result = match ownership::check(&observed, stack) {
-        Ok(()) => teardown(ctx, stack, data, observed).await,
-        Err(err) => Err(err.into()),
-    };
+    let result =
+        match ownership::check(&observed, stack).and_then(|()| condition.check(&observed, stack)) {
+            Ok(()) => teardown(ctx, stack, data, observed).await,
+            Err(err) => Err(err.into()),
+        };
     if let Some(lease) = lease {
         let group_gone = result.as_ref().is_ok_and(|t| {
             t.removals

@@ -11,7 +11,9 @@
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use provision::{DataPolicy, FoundResource, Provisioner, Removal, StackSummary};
+use provision::{
+    DataPolicy, DownCondition, FoundResource, ProvisionError, Provisioner, Removal, StackSummary,
+};
 use serde::Serialize;
 use stack::UtcTime;
 
@@ -52,6 +54,8 @@ pub struct GcArgs {
 enum Outcome {
     Removed,
     WouldRemove,
+    /// Matched only as expired, and an `up` renewed its expiry after the listing: left alone.
+    Renewed,
     Failed,
 }
 
@@ -134,6 +138,22 @@ impl Criteria {
         }
         reasons
     }
+
+    /// What `down` must find still true under the stack's lock: a stack matched only because
+    /// it expired must still be expired then (an `up --ttl` may have renewed it meanwhile); a
+    /// stack older than `--older-than` stays older.
+    fn condition(&self, stack: &StackSummary, now: UtcTime) -> DownCondition {
+        let old_enough = self
+            .older_than
+            .as_ref()
+            .zip(stack.age_at(now))
+            .is_some_and(|((_, limit), age)| age >= *limit);
+        if old_enough {
+            DownCondition::Always
+        } else {
+            DownCondition::ExpiredAt(UtcTime::from_system_time(SystemTime::now()))
+        }
+    }
 }
 
 pub async fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
@@ -173,7 +193,8 @@ pub async fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
                 summary.stack,
                 result.reasons.join("; ")
             );
-            match provisioner.down(&summary.stack, data).await {
+            let condition = criteria.condition(summary, inventory.listed_at);
+            match provisioner.down_if(&summary.stack, data, condition).await {
                 Ok(report) => {
                     critical_path += report.calls.critical_path;
                     let failures: Vec<String> = report
@@ -189,6 +210,15 @@ pub async fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
                         result.outcome = Outcome::Failed;
                         result.error = Some(failures.join("; "));
                     }
+                }
+                Err(err)
+                    if matches!(
+                        err.downcast_ref::<ProvisionError>(),
+                        Some(ProvisionError::NoLongerExpired { .. })
+                    ) =>
+                {
+                    result.outcome = Outcome::Renewed;
+                    result.error = Some(format!("{err:#}"));
                 }
                 Err(err) => {
                     result.outcome = Outcome::Failed;
@@ -240,6 +270,11 @@ pub async fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
                             result.stack
                         );
                     }
+                    Outcome::Renewed => println!(
+                        "kept stack {} ({why} when listed): {}",
+                        result.stack,
+                        result.error.as_deref().unwrap_or("renewed")
+                    ),
                     Outcome::Failed => println!(
                         "FAILED to remove stack {} ({why}): {}",
                         result.stack,
@@ -252,10 +287,14 @@ pub async fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
             } else {
                 "removed"
             };
+            let renewed = results
+                .iter()
+                .filter(|r| r.outcome == Outcome::Renewed)
+                .count();
             println!(
-                "gc in {}: {} {verb}, {} failed, {} kept (matched no condition)",
+                "gc in {}: {} {verb}, {} failed, {renewed} renewed since listed, {} kept (matched no condition)",
                 inventory.region,
-                results.len() - failed.len(),
+                results.len() - failed.len() - renewed,
                 failed.len(),
                 kept.len()
             );

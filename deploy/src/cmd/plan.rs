@@ -29,9 +29,12 @@ struct PlanJson<'a> {
 
 pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let spec = args.stack.spec()?;
-    args.stack.check_issuer(&spec).await?;
-    let code = args.stack.function_code(spec.function.architecture).await?;
-    let sdk = args.stack.aws.sdk_config().await?;
+    // Independent of each other: the issuer's documents, the zip, the credentials.
+    let ((), code, sdk) = tokio::try_join!(
+        args.stack.check_issuer(&spec),
+        args.stack.function_code(spec.function.architecture),
+        args.stack.aws.sdk_config(),
+    )?;
     let report = Provisioner::new(&sdk).plan(&spec, &code).await?;
     print_calls(&report.calls, args.stack.report.verbose);
     let has_changes = report.plan.has_changes();

@@ -174,9 +174,14 @@ pub struct UpArgs {
 pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let args = args.stack;
     let spec = args.spec()?;
-    args.check_issuer(&spec).await?;
-    let code = args.function_code(spec.function.architecture).await?;
-    let sdk = args.aws.sdk_config().await?;
+    // Independent of each other, so side by side: the issuer's documents (two round trips to
+    // the issuer), the zip (checked, or built in a checkout), the credentials. Nothing is
+    // changed in AWS before all three succeeded.
+    let ((), code, sdk) = tokio::try_join!(
+        args.check_issuer(&spec),
+        args.function_code(spec.function.architecture),
+        args.aws.sdk_config(),
+    )?;
     let provisioner = Provisioner::new(&sdk).with_progress(stderr_progress());
     let started = Instant::now();
     let report = provisioner.up(&spec, &code).await?;

@@ -50,10 +50,6 @@ pub(crate) struct ObservedApi {
     pub stages: Vec<String>,
 }
 
-/// A bound on pages of any listing: an endpoint that keeps answering with a next token must not
-/// keep `plan` reading forever.
-pub(crate) const MAX_PAGES: usize = 100;
-
 impl ObservedApi {
     fn route(&self, key: &str) -> Option<&ObservedRoute> {
         self.routes.iter().find(|r| r.key == key)

@@ -7,6 +7,7 @@ use stack::Tags;
 
 use crate::context::{found, Ctx, Env, SdkResultExt};
 use crate::field::StageField;
+use crate::pages::Pages;
 use crate::plan::{tag_change, updated_message, Action, FieldChange};
 use crate::ResourceKind;
 
@@ -48,7 +49,8 @@ pub(crate) async fn list(
 ) -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
     let mut next = None;
-    for _ in 0..super::MAX_PAGES {
+    let mut pages = Pages::new(|| format!("listing the stages of HTTP API {api_id}"));
+    loop {
         let page = apigw
             .get_stages()
             .api_id(api_id)
@@ -61,7 +63,7 @@ pub(crate) async fn list(
                 .iter()
                 .filter_map(|s| s.stage_name().map(str::to_string)),
         );
-        next = page.next_token().map(str::to_string);
+        next = pages.next(page.next_token())?;
         if next.is_none() {
             break;
         }

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use provision::{Action, DataPolicy, Outcome, ProvisionError, Provisioner, ResourceKind};
+use provision::{
+    Action, DataPolicy, DownCondition, Outcome, ProvisionError, Provisioner, ResourceKind,
+};
 use stack::StackName;
 
 use crate::support::{code, moto, provisioner, spec};
@@ -436,4 +438,64 @@ async fn an_item_written_while_down_runs_keeps_the_table_and_is_reported() {
         .send()
         .await
         .is_err());
+}
+
+/// `spec` with the expiry tag `up --ttl` writes.
+fn spec_expiring(name: &str, expiry: &str) -> stack::StackSpec {
+    let mut spec = spec(name, &["a"], &[]);
+    let expiry_tag = format!("{}={expiry}", stack::TAG_EXPIRES_AT);
+    spec.tags = stack::Tags::for_stack(&spec.name, ["team=web", expiry_tag.as_str()]).unwrap();
+    spec
+}
+
+#[tokio::test]
+async fn a_down_for_expiry_deletes_nothing_when_an_up_renewed_the_stack_since_it_was_listed() {
+    // GIVEN a stack that `gc --expired` listed as expired, and that an `up --ttl 2h` renewed
+    // before gc's down reached it
+    let session = moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = code(dir.path(), b"v1");
+    let p = provisioner(&session).await;
+    p.up(&spec_expiring("renewed", "2000-01-01T00:00:00Z"), &zip)
+        .await
+        .unwrap();
+    p.up(&spec_expiring("renewed", "2999-01-01T00:00:00Z"), &zip)
+        .await
+        .unwrap();
+    let now = stack::UtcTime::from_system_time(std::time::SystemTime::now());
+
+    // WHEN gc's down runs with the condition it was listed for
+    let err = p
+        .down_if(
+            &stack("renewed"),
+            DataPolicy::Delete,
+            DownCondition::ExpiredAt(now),
+        )
+        .await
+        .unwrap_err();
+
+    // THEN it deletes nothing and says why
+    assert!(
+        matches!(
+            err.downcast_ref::<ProvisionError>(),
+            Some(ProvisionError::NoLongerExpired { expiry, .. }) if expiry == "2999-01-01T00:00:00Z"
+        ),
+        "{err:#}"
+    );
+    assert_eq!(traces(&p, "renewed").await.len(), 6);
+
+    // AND a stack still expired under the lock goes
+    p.up(&spec_expiring("renewed", "2000-01-01T00:00:00Z"), &zip)
+        .await
+        .unwrap();
+    let report = p
+        .down_if(
+            &stack("renewed"),
+            DataPolicy::Delete,
+            DownCondition::ExpiredAt(now),
+        )
+        .await
+        .unwrap();
+    assert!(report.teardown.failures().is_empty(), "{}", report.teardown);
+    assert_eq!(traces(&p, "renewed").await, Vec::<String>::new());
 }
