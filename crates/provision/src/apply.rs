@@ -1,6 +1,6 @@
 //! `up`: the shared first steps (`planning::prepare`), then every planned action applied.
-//! Independent resources proceed concurrently; only the integration, the routes and the
-//! permission wait for the function.
+//! Independent resources proceed concurrently; only the invoke permission waits for the
+//! function (the integration and routes name it by its ARN, known in advance).
 
 use stack::{StackOutputs, StackSpec};
 
@@ -171,36 +171,35 @@ async fn apply(ctx: &Ctx, prepared: &Prepared<'_>) -> anyhow::Result<StackOutput
         )?;
         anyhow::Ok(function_arn)
     };
-    let planned_api = desired.api(desired.function_arn.clone());
+    // The integration names the function by its ARN, known from its name before the function
+    // exists, and API Gateway does not invoke or check the function when the integration and
+    // routes are created: they go up beside the role and function (whose IAM propagation and
+    // `Pending` wait are the long pole) instead of after them. Only the invoke permission, a
+    // policy on the function itself, waits for the function.
+    let api = desired.api(desired.function_arn.clone());
+    let api_chain = async {
+        let ids = api::apply_base(
+            ctx,
+            &desired.env,
+            &api,
+            observed.apis.api.as_ref(),
+            &actions.api,
+        )
+        .await?;
+        api::apply_routes(ctx, &api, &ids, observed.apis.api.as_ref(), &actions.api).await?;
+        anyhow::Ok(ids)
+    };
     let application = async {
-        let (function_arn, ids) = tokio::try_join!(
-            fork(role_and_function),
-            fork(api::apply_base(
-                ctx,
-                &desired.env,
-                &planned_api,
-                observed.apis.api.as_ref(),
-                &actions.api
-            )),
-        )?;
-        let api = desired.api(function_arn);
+        let (_function_arn, ids) = tokio::try_join!(fork(role_and_function), fork(api_chain))?;
         let source_arn = desired.env.execute_api_source_arn(&ids.api_id);
-        tokio::try_join!(
-            fork(api::apply_routes(
-                ctx,
-                &api,
-                &ids,
-                observed.apis.api.as_ref(),
-                &actions.api
-            )),
-            fork(permission::apply(
-                ctx,
-                &names.function,
-                &names.permission_statement,
-                &source_arn,
-                &actions.permission,
-            )),
-        )?;
+        permission::apply(
+            ctx,
+            &names.function,
+            &names.permission_statement,
+            &source_arn,
+            &actions.permission,
+        )
+        .await?;
         anyhow::Ok(ids)
     };
     let ((), ids) = tokio::try_join!(fork(storage), fork(application))?;
