@@ -34,6 +34,35 @@ const MODE: u32 = 0o755;
 /// The cargo profile `bootstrap` is built with (size-optimised release, see the root Cargo.toml).
 pub const PROFILE: &str = "lambda";
 
+/// How `bootstrap` is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BuildProfile {
+    /// [`PROFILE`]: what releases ship (fat LTO, one codegen unit, smallest zip).
+    #[default]
+    Release,
+    /// `lambda-quick`: the same code without fat LTO, incremental; for the edit loop
+    /// (`wishctl up --quick-build`). Its zips go to `dist/quick/`.
+    Quick,
+}
+
+impl BuildProfile {
+    /// The cargo profile's name.
+    pub fn cargo_profile(self) -> &'static str {
+        match self {
+            BuildProfile::Release => PROFILE,
+            BuildProfile::Quick => "lambda-quick",
+        }
+    }
+
+    /// Where the zips of this profile go under a checkout's `dist/`.
+    pub fn dist_dir(self, workspace_root: &Path) -> PathBuf {
+        match self {
+            BuildProfile::Release => workspace_root.join("dist"),
+            BuildProfile::Quick => workspace_root.join("dist").join("quick"),
+        }
+    }
+}
+
 /// A packaged deployment zip.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Artifact {
@@ -96,12 +125,21 @@ impl ArtifactError {
 
 /// Where cargo puts the release `bootstrap` for `arch`.
 pub fn bootstrap_path(arch: Architecture, workspace_root: &Path) -> PathBuf {
+    bootstrap_path_for(arch, workspace_root, BuildProfile::Release)
+}
+
+/// Where cargo puts `bootstrap` for `arch` built with `profile`.
+pub fn bootstrap_path_for(
+    arch: Architecture,
+    workspace_root: &Path,
+    profile: BuildProfile,
+) -> PathBuf {
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root.join("target"));
     target_dir
         .join(arch.rust_target())
-        .join(PROFILE)
+        .join(profile.cargo_profile())
         .join(ENTRY_NAME)
 }
 
@@ -123,6 +161,15 @@ pub fn build_bootstrap(
 pub fn build_bootstraps(
     arches: &[Architecture],
     workspace_root: &Path,
+) -> Result<Vec<PathBuf>, ArtifactError> {
+    build_bootstraps_with(arches, workspace_root, BuildProfile::Release)
+}
+
+/// [`build_bootstraps`] with another [`BuildProfile`].
+pub fn build_bootstraps_with(
+    arches: &[Architecture],
+    workspace_root: &Path,
+    profile: BuildProfile,
 ) -> Result<Vec<PathBuf>, ArtifactError> {
     for &arch in arches {
         let (compiler, hint) = match arch {
@@ -154,7 +201,7 @@ pub fn build_bootstraps(
         .args([
             "build",
             "--profile",
-            PROFILE,
+            profile.cargo_profile(),
             "-p",
             "handler",
             "--bin",
@@ -177,7 +224,7 @@ pub fn build_bootstraps(
     }
     Ok(arches
         .iter()
-        .map(|&arch| bootstrap_path(arch, workspace_root))
+        .map(|&arch| bootstrap_path_for(arch, workspace_root, profile))
         .collect())
 }
 
@@ -211,7 +258,17 @@ pub fn build_and_package(
     workspace_root: &Path,
     out_dir: &Path,
 ) -> Result<Artifact, ArtifactError> {
-    let binary = build_bootstrap(arch, workspace_root)?;
+    build_and_package_with(arch, workspace_root, out_dir, BuildProfile::Release)
+}
+
+/// [`build_and_package`] with another [`BuildProfile`].
+pub fn build_and_package_with(
+    arch: Architecture,
+    workspace_root: &Path,
+    out_dir: &Path,
+    profile: BuildProfile,
+) -> Result<Artifact, ArtifactError> {
+    let binary = build_bootstraps_with(&[arch], workspace_root, profile)?.remove(0);
     fs::create_dir_all(out_dir).map_err(ArtifactError::io(out_dir))?;
     package(&binary, arch, &zip_path(out_dir, arch))
 }
@@ -484,6 +541,32 @@ mod tests {
             "{flags:?}"
         );
         assert!(flags.iter().all(|f| !f.is_empty()), "{flags:?}");
+    }
+
+    #[test]
+    fn quick_builds_have_their_own_profile_binary_and_dist_folder() {
+        let root = Path::new("/checkout");
+        // The profile named must exist in the workspace's Cargo.toml.
+        let manifest = include_str!("../../../Cargo.toml");
+        for profile in [BuildProfile::Release, BuildProfile::Quick] {
+            let header = format!("[profile.{}]", profile.cargo_profile());
+            assert!(manifest.contains(&header), "{header} missing");
+        }
+        assert_eq!(BuildProfile::Release.dist_dir(root), root.join("dist"));
+        assert_eq!(
+            BuildProfile::Quick.dist_dir(root),
+            root.join("dist").join("quick")
+        );
+        if std::env::var_os("CARGO_TARGET_DIR").is_none() {
+            assert!(
+                bootstrap_path_for(Architecture::Arm64, root, BuildProfile::Quick)
+                    .ends_with("target/aarch64-unknown-linux-musl/lambda-quick/bootstrap")
+            );
+        }
+        assert_eq!(
+            bootstrap_path(Architecture::X86_64, root),
+            bootstrap_path_for(Architecture::X86_64, root, BuildProfile::Release)
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use stack::Architecture;
 
 use crate::carried::{self, CarriedZip};
 use crate::checkout::{self, Location};
-use crate::{build_and_package, inspect_zip, Artifact, ArtifactError};
+use crate::{build_and_package_with, inspect_zip, Artifact, ArtifactError, BuildProfile};
 
 /// What [`select`] needs to decide.
 #[derive(Debug)]
@@ -27,6 +27,8 @@ pub struct CodeRequest<'a> {
     /// The binary's version: the cache folder of its carried zips.
     pub version: &'a str,
     pub cache_dir: &'a Path,
+    /// How to build when building from a checkout (`--quick-build`: [`BuildProfile::Quick`]).
+    pub build_profile: BuildProfile,
 }
 
 /// Where the selected zip came from; its `Display` is the line `up` prints.
@@ -80,11 +82,17 @@ pub fn select(
     let location = checkout::locate(request.cwd);
     if let Location::Checkout(root) = &location {
         progress(&format!(
-            "building bootstrap for {} from the wishctl checkout at {} (cargo; minutes the first time)",
+            "building bootstrap for {} from the wishctl checkout at {} (cargo profile {}; minutes the first time)",
             request.arch,
-            root.display()
+            root.display(),
+            request.build_profile.cargo_profile()
         ));
-        let artifact = build_and_package(request.arch, root, &root.join("dist"))?;
+        let artifact = build_and_package_with(
+            request.arch,
+            root,
+            &request.build_profile.dist_dir(root),
+            request.build_profile,
+        )?;
         return Ok(SelectedCode {
             artifact,
             source: CodeSource::Built {
@@ -157,6 +165,7 @@ mod tests {
             carried,
             version: "9.9.9",
             cache_dir: cache,
+            build_profile: crate::BuildProfile::Release,
         }
     }
 

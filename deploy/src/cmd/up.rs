@@ -42,6 +42,11 @@ pub struct StackArgs {
     /// Deploy this zip (one entry `bootstrap`) instead of building the handler from source.
     #[arg(long, value_name = "ZIP")]
     pub artifact: Option<PathBuf>,
+    /// Inside a wishctl checkout, build the handler without whole-program optimisation
+    /// (cargo profile lambda-quick): seconds instead of a minute or more after an edit, for a
+    /// somewhat larger zip. For the edit loop; releases and CI use the default build.
+    #[arg(long, conflicts_with = "artifact")]
+    pub quick_build: bool,
     /// Extra tag for every resource. Repeat for more.
     #[arg(long = "tag", value_name = "K=V")]
     pub tags: Vec<String>,
@@ -120,6 +125,11 @@ impl StackArgs {
         const CARRIED: &[artifact::carried::CarriedZip] =
             include!(concat!(env!("OUT_DIR"), "/carried_zips.rs"));
         let explicit = self.artifact.clone();
+        let build_profile = if self.quick_build {
+            artifact::BuildProfile::Quick
+        } else {
+            artifact::BuildProfile::Release
+        };
         let cwd = std::env::current_dir().context("reading the current directory")?;
         let selected = tokio::task::spawn_blocking(move || {
             let request = artifact::source::CodeRequest {
@@ -129,6 +139,7 @@ impl StackArgs {
                 carried: CARRIED,
                 version: env!("CARGO_PKG_VERSION"),
                 cache_dir: &artifact::carried::default_cache_dir(),
+                build_profile,
             };
             artifact::source::select(&request, &|line| eprintln!("{line}"))
         })
