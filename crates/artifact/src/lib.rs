@@ -155,9 +155,8 @@ pub fn build_bootstrap(
 }
 
 /// [`build_bootstrap`] for several architectures in one `cargo build` with one `--target` per
-/// architecture, so that cargo compiles them side by side: the end of each build (fat LTO with
-/// one codegen unit) runs on one core, and two of them at once take about the time of one on a
-/// two-core machine. Returns the binaries in the order of `arches`.
+/// architecture. Returns the binaries in the order of `arches`. (Measured on two cores, this is
+/// no faster than one build after the other; see BENCHMARKS.md, "The test suite's own time".)
 pub fn build_bootstraps(
     arches: &[Architecture],
     workspace_root: &Path,

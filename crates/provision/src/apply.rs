@@ -154,7 +154,8 @@ async fn apply(ctx: &Ctx, prepared: &Prepared<'_>) -> anyhow::Result<StackOutput
         )
         .await?;
         let function = desired.function(role_arn);
-        let ((), function_arn) = tokio::try_join!(
+        // The function's ARN is the planned one (`desired.function_arn`), which the API uses.
+        let ((), _function_arn) = tokio::try_join!(
             fork(role::apply_policy(
                 ctx,
                 &names.role,
@@ -169,7 +170,7 @@ async fn apply(ctx: &Ctx, prepared: &Prepared<'_>) -> anyhow::Result<StackOutput
                 &actions.function
             )),
         )?;
-        anyhow::Ok(function_arn)
+        anyhow::Ok(())
     };
     // The integration names the function by its ARN, known from its name before the function
     // exists, and API Gateway does not invoke or check the function when the integration and
@@ -190,7 +191,7 @@ async fn apply(ctx: &Ctx, prepared: &Prepared<'_>) -> anyhow::Result<StackOutput
         anyhow::Ok(ids)
     };
     let application = async {
-        let (_function_arn, ids) = tokio::try_join!(fork(role_and_function), fork(api_chain))?;
+        let ((), ids) = tokio::try_join!(fork(role_and_function), fork(api_chain))?;
         let source_arn = desired.env.execute_api_source_arn(&ids.api_id);
         permission::apply(
             ctx,

@@ -130,25 +130,24 @@ impl Criteria {
         if self.expired && stack.expired {
             reasons.push(format!("expired at {}", expiry_text(stack)));
         }
-        if let (Some((text, limit)), Some(age)) = (&self.older_than, stack.age_at(now)) {
-            if age >= *limit {
-                let created = stack.created_at.map(|t| t.to_string()).unwrap_or_default();
-                reasons.push(format!("created {created} (older than {text})"));
-            }
+        if let Some(text) = self.old_enough(stack, now) {
+            let created = stack.created_at.map(|t| t.to_string()).unwrap_or_default();
+            reasons.push(format!("created {created} (older than {text})"));
         }
         reasons
+    }
+
+    /// The `--older-than` value when `stack` is at least that old at `now`.
+    fn old_enough(&self, stack: &StackSummary, now: UtcTime) -> Option<&str> {
+        let (text, limit) = self.older_than.as_ref()?;
+        (stack.age_at(now)? >= *limit).then_some(text.as_str())
     }
 
     /// What `down` must find still true under the stack's lock: a stack matched only because
     /// it expired must still be expired then (an `up --ttl` may have renewed it meanwhile); a
     /// stack older than `--older-than` stays older.
     fn condition(&self, stack: &StackSummary, now: UtcTime) -> DownCondition {
-        let old_enough = self
-            .older_than
-            .as_ref()
-            .zip(stack.age_at(now))
-            .is_some_and(|((_, limit), age)| age >= *limit);
-        if old_enough {
+        if self.old_enough(stack, now).is_some() {
             DownCondition::Always
         } else {
             DownCondition::ExpiredAt(UtcTime::from_system_time(SystemTime::now()))
