@@ -491,6 +491,32 @@ async fn gc_refuses_without_a_condition_and_one_failure_does_not_stop_the_others
     );
     assert_eq!(names(&list(endpoint)), ["main", "pr-data", "pr-empty"]);
 
+    // WHEN gc removes PR stacks older than an hour (these were created seconds ago)
+    let young = json(&ok(wishctl(
+        endpoint,
+        &[
+            "gc",
+            "--older-than",
+            "1h",
+            "--stack-prefix",
+            "pr-",
+            "--output",
+            "json",
+        ],
+    )));
+    // THEN none matches, every one is kept, and nothing was changed
+    assert_eq!(young["stacks"], serde_json::json!([]), "{young:#}");
+    assert_eq!(young["apiCalls"]["mutating"], 0, "{young:#}");
+    let mut kept: Vec<&str> = young["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["main", "pr-data", "pr-empty"], "{young:#}");
+    assert_eq!(names(&list(endpoint)), ["main", "pr-data", "pr-empty"]);
+
     // WHEN gc removes every PR stack of any age, without --delete-data
     let gc = wishctl(
         endpoint,
@@ -526,8 +552,9 @@ async fn gc_refuses_without_a_condition_and_one_failure_does_not_stop_the_others
     assert_eq!(names(&list(endpoint)), ["main", "pr-data"]);
     assert!(table_exists(&session, "wishctl-pr-data-items").await);
 
-    // AND with --delete-data it goes too, still never touching `main`
-    ok(wishctl(
+    // AND with --delete-data it goes too, still never touching `main`, and the text report
+    // names what it deleted
+    let text = ok(wishctl(
         endpoint,
         &[
             "gc",
@@ -539,4 +566,10 @@ async fn gc_refuses_without_a_condition_and_one_failure_does_not_stop_the_others
         ],
     ));
     assert_eq!(names(&list(endpoint)), ["main"]);
+    let printed = stdout(&text);
+    assert!(printed.contains("removed stack pr-data"), "{printed}");
+    assert!(
+        printed.contains("wishctl-pr-data-items deleted"),
+        "{printed}"
+    );
 }

@@ -1,7 +1,7 @@
 //! The IAM policy of `wishctl policy` against what the commands really call.
 //!
 //! Every command a CI pipeline runs (`up` creating and updating, `plan`, `outputs`, `list`,
-//! `logs`, `down`, `gc`; `verify` only reads the outputs) runs as a `wishctl` process against
+//! `logs`, `verify --stack`, `down`, `gc`) runs as a `wishctl` process against
 //! moto with `WISHCTL_CALL_LOG`, including the paths that only drift or a refusal reach (a
 //! trust policy edited by hand, an attached managed policy, a table with items). Then:
 //! - every operation made has a row in `stack::OPERATIONS` (a failure names the rows to add);
@@ -22,6 +22,8 @@ use testkit::moto::{MotoServer, MotoSession, ACCOUNT_ID, REGION};
 
 const ISSUER: &str = "https://tenant.eu.auth0.com/";
 const STACK: &str = "pr-cov";
+/// A well-formed JWT that no issuer signed (verify only needs its shape to forge a variant).
+const FAKE_TOKEN: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsiLCJ0eXAiOiJKV1QifQ.eyJzdWIiOiJjaSIsImF1ZCI6ImF1ZDIifQ.c2lnbmF0dXJl";
 
 async fn moto() -> MotoSession {
     MotoServer::shared().session().await
@@ -351,6 +353,21 @@ async fn the_policy_grants_exactly_what_every_command_calls() {
     let role = outputs["role"].as_str().unwrap().to_string();
     assert!(role.starts_with(&format!("wishctl-{STACK}-")), "{role}");
     run(&["list"], 0, "list");
+    // verify reads the stack's outputs for its URL; moto's invoke URL serves nothing, so its
+    // checks fail (exit 1): what counts here is the AWS calls it made to find the URL.
+    run(
+        &[
+            "verify",
+            "--stack",
+            STACK,
+            "--token",
+            FAKE_TOKEN,
+            "--timeout",
+            "2s",
+        ],
+        1,
+        "verify --stack",
+    );
     put_a_log_line(&session).await;
     run(&["logs", "--stack", STACK], 0, "logs");
     attach_managed_policy_and_an_item(&session).await;

@@ -184,3 +184,35 @@ async fn inside_the_repository_up_builds_the_handler_from_the_checkout() {
         Some(built.sha256_base64.as_str())
     );
 }
+
+#[test]
+fn build_reports_each_zip_in_json_as_written() {
+    // GIVEN the wishctl checkout and an empty output folder
+    let repo = testkit::workspace_root();
+    let out = tempfile::tempdir().unwrap();
+
+    // WHEN `wishctl build --output json` builds the x86_64 zip into it
+    let output = Command::new(env!("CARGO_BIN_EXE_wishctl"))
+        .current_dir(repo.join("examples"))
+        .args(["build", "--arch", "x86_64", "--output", "json", "--out-dir"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    // THEN stdout is one JSON object whose artifact is the zip on disk: path, size, arch and
+    // the SHA-256 Lambda will report as CodeSha256
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stderr(&output)));
+    let artifacts = report["artifacts"].as_array().unwrap();
+    assert_eq!(artifacts.len(), 1, "{report:#}");
+    let zip = out.path().join("bootstrap-x86_64.zip");
+    assert_eq!(artifacts[0]["path"], zip.to_str().unwrap(), "{report:#}");
+    assert_eq!(artifacts[0]["arch"], "x86_64", "{report:#}");
+    assert_eq!(
+        artifacts[0]["size"].as_u64(),
+        Some(std::fs::metadata(&zip).unwrap().len())
+    );
+    let inspected = artifact::inspect_zip(&zip).unwrap();
+    assert_eq!(artifacts[0]["sha256"], inspected.sha256_base64.as_str());
+}

@@ -8,7 +8,8 @@
 #   up.sh               from the checkout, yet deploys the zip the packaged wishctl carries; the
 #                       outputs and GITHUB_ENV / GITHUB_OUTPUT lines; the stack has an expiry;
 #   verify.sh           with a client id and secret of `wishctl dev`; a wrong secret fails it;
-#   logs.sh             the function's log group is read;
+#                       with STACK (as the workflow runs it) the URL is pr-42's, from its outputs;
+#   logs.sh             a line in the function's log group reaches logs.txt;
 #   gc.sh               DRY_RUN changes nothing; then only the expired stack goes;
 #   teardown.sh         the stack is gone; a second run is fine.
 # Needs: scripts/package.sh --check run first (or PACKAGE_ASSETS=DIR), and moto
@@ -126,9 +127,37 @@ if VERIFY_URL="http://127.0.0.1:$dev_port/wish-list-service" ISSUER=$dev_issuer 
   fail "verify.sh passed with a wrong client secret"
 fi
 
-step "logs.sh"
+step "verify.sh with STACK (the workflow's way): the URL comes from the stack's outputs"
+# moto's invoke URL serves nothing, so the checks fail there: what is checked is that verify.sh
+# asked for pr-42's URL, and that a failed verify fails the step.
+if STACK=pr-42 ISSUER=$dev_issuer AUDIENCE=wishctl-dev CLIENT_ID=$client_id \
+  CLIENT_SECRET_ENV=DEV_SECRET DEV_SECRET=$secret \
+  bash examples/ci/verify.sh >"$work/verify-stack.txt" 2>"$work/verify-stack.err"; then
+  fail "verify.sh passed against moto's invoke URL, which serves nothing"
+fi
+grep -qF "verifying $url" "$work/verify-stack.err" \
+  || fail "verify.sh with STACK=pr-42 did not verify pr-42's URL ($url): $(cat "$work/verify-stack.err")"
+
+step "logs.sh: the function's log lines"
+# A line as the handler writes it, in the function's log group (moto runs no function).
+log_group=$(jq -r .logGroup "$CI_OUT/outputs.json")
+marker="ci-log-check-$RANDOM$RANDOM"
+.venv/bin/python - "$log_group" "$marker" <<'PY'
+import json, os, sys, time, boto3
+group, marker = sys.argv[1], sys.argv[2]
+logs = boto3.client("logs", region_name=os.environ["AWS_REGION"], endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+stream = "2026/01/01/[$LATEST]ci"
+try:
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+except logs.exceptions.ResourceAlreadyExistsException:
+    pass
+line = json.dumps({"level": "INFO", "message": "request", "method": "GET", "status": 200, "marker": marker})
+logs.put_log_events(logGroupName=group, logStreamName=stream,
+                    logEvents=[{"timestamp": int(time.time() * 1000), "message": line}])
+PY
 STACK=pr-42 bash examples/ci/logs.sh >/dev/null || fail "logs.sh failed"
 [ -f "$CI_OUT/logs.txt" ] || fail "logs.sh wrote no $CI_OUT/logs.txt"
+grep -qF "$marker" "$CI_OUT/logs.txt" || fail "logs.txt lacks the function's log line: $(cat "$CI_OUT/logs.txt")"
 
 step "gc.sh: only the expired stack goes"
 STACK=pr-43 PR_NUMBER=43 TTL=1s bash examples/ci/up.sh

@@ -268,17 +268,26 @@ pub async fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
                             "removed stack {} ({why}): {deleted} resource(s) deleted",
                             result.stack
                         );
+                        for removal in &result.removals {
+                            println!("    {removal}");
+                        }
                     }
                     Outcome::Renewed => println!(
                         "kept stack {} ({why} when listed): {}",
                         result.stack,
                         result.error.as_deref().unwrap_or("renewed")
                     ),
-                    Outcome::Failed => println!(
-                        "FAILED to remove stack {} ({why}): {}",
-                        result.stack,
-                        result.error.as_deref().unwrap_or("unknown error")
-                    ),
+                    Outcome::Failed => {
+                        println!(
+                            "FAILED to remove stack {} ({why}): {}",
+                            result.stack,
+                            result.error.as_deref().unwrap_or("unknown error")
+                        );
+                        // What went before the failure, so that a person sees what is left.
+                        for removal in &result.removals {
+                            println!("    {removal}");
+                        }
+                    }
                 }
             }
             let verb = if args.dry_run {
