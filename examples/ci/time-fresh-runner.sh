@@ -3,9 +3,11 @@
 #   release  install-wishctl.sh from scripts/package.sh's assets (served on 127.0.0.1, so the
 #            download itself costs nothing here: add size / bandwidth), up.sh against moto, then
 #            `wishctl verify` against `wishctl dev` (moto's invoke URL serves nothing);
-#   cold     (COLD=1, tens of minutes) what a runner without a release does: `cargo install
-#            --locked --path deploy` and the arm64 handler build, both into an empty target folder.
-# Prints one line per step with its wall time. Needs scripts/package.sh run first and moto
+#   cold     (COLD=1, tens of minutes) what a runner without a release does: install-wishctl.sh
+#            with WISHCTL_VERSION=source (both handler zips, then `cargo install --locked --path
+#            deploy` carrying them) into an empty target folder, then the same up.sh and verify.
+# The issuer here is not reachable: up skips its discovery check unless WISHCTL_UP_FLAGS says
+# otherwise. Prints one line per step with its wall time. Needs scripts/package.sh run first and moto
 # (WISHCTL_MOTO_ENDPOINT or .venv/bin/moto_server).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -51,7 +53,7 @@ echo "  (tarball $size bytes: add its download time at the runner's bandwidth)"
 export PATH="$WISHCTL_HOME/bin:$PATH"
 t=$(ms)
 STACK=pr-time ISSUER=https://tenant.example.com/ AUDIENCE=https://wishlist.example.com TTL=2h \
-  WISHCTL_UP_FLAGS="${WISHCTL_UP_FLAGS:-}" bash examples/ci/up.sh >/dev/null 2>&1
+  WISHCTL_UP_FLAGS="${WISHCTL_UP_FLAGS:---skip-issuer-check}" bash examples/ci/up.sh >/dev/null 2>&1
 d=$(( $(ms) - t )); total=$((total + d))
 report "release: up.sh (fresh stack, carried zip, moto)" "$d"
 dev_port=$(free_port)
@@ -67,11 +69,28 @@ report "release: total" "$total"
 (cd "$work" && wishctl down --stack pr-time --delete-data >/dev/null 2>&1) || true
 
 if [ "${COLD:-0}" = 1 ]; then
+  # The workflow's source mode, as a runner without a release (or a cache) runs it: the handler
+  # zips and wishctl carrying them, built by install-wishctl.sh into an empty target folder.
   t=$(ms)
-  CARGO_TARGET_DIR="$work/cold-target" cargo install --locked --path deploy --root "$work/cold" >/dev/null 2>&1
-  d=$(( $(ms) - t ))
-  report "cold: cargo install --locked --path deploy" "$d"
+  CARGO_TARGET_DIR="$work/cold-target" WISHCTL_VERSION=source WISHCTL_HOME="$work/cold" \
+    GITHUB_PATH= bash examples/ci/install-wishctl.sh >"$work/cold-install.log" 2>&1 \
+    || { tail -20 "$work/cold-install.log" >&2; echo "cold install failed" >&2; exit 1; }
+  d=$(( $(ms) - t )); cold_total=$d
+  report "cold: install-wishctl.sh WISHCTL_VERSION=source" "$d"
+  [ "$("$work/cold/bin/wishctl" --version)" = "wishctl $version" ] || { echo "cold: wrong wishctl" >&2; exit 1; }
   t=$(ms)
-  CARGO_TARGET_DIR="$work/cold-target" cargo xtask dist --arch arm64 --out-dir "$work/cold-dist" >/dev/null 2>&1
-  report "cold: arm64 handler build (cargo xtask dist)" "$(( $(ms) - t ))"
+  STACK=pr-cold ISSUER=https://tenant.example.com/ AUDIENCE=https://wishlist.example.com TTL=2h \
+    WISHCTL="$work/cold/bin/wishctl" WISHCTL_UP_FLAGS="${WISHCTL_UP_FLAGS:---skip-issuer-check}" \
+    bash examples/ci/up.sh >"$work/cold-up.log" 2>&1 || { cat "$work/cold-up.log" >&2; exit 1; }
+  grep -q "code: the handler zip carried by wishctl $version" "$work/cold-up.log" \
+    || { cat "$work/cold-up.log" >&2; echo "cold: up did not deploy the zip it carries" >&2; exit 1; }
+  d=$(( $(ms) - t )); cold_total=$((cold_total + d))
+  report "cold: up.sh (fresh stack, carried zip, moto)" "$d"
+  t=$(ms)
+  WISHCTL_TOKEN=$("$work/cold/bin/wishctl" token --port "$dev_port" --dev-dir "$work/dev") \
+    "$work/cold/bin/wishctl" verify --url "http://127.0.0.1:$dev_port" >/dev/null
+  d=$(( $(ms) - t )); cold_total=$((cold_total + d))
+  report "cold: token + verify (wishctl dev)" "$d"
+  report "cold: total" "$cold_total"
+  (cd "$work" && "$work/cold/bin/wishctl" down --stack pr-cold --delete-data >/dev/null 2>&1) || true
 fi
