@@ -187,6 +187,47 @@ async fn look_alike_table(session: &MotoSession, name: &str, tags: &[(&str, &str
         .unwrap();
 }
 
+/// A role and an HTTP API named like stack `ghost`'s, expired-looking, but without the
+/// `wishctl:stack` tag: made by hand, never ours to delete.
+async fn look_alike_role_and_api(session: &MotoSession, role: &str, api: &str, past: &str) {
+    let config = session.sdk_config().await;
+    let iam = aws_sdk_iam::Client::new(&config);
+    iam.create_role()
+        .role_name(role)
+        .path("/wishctl/")
+        .assume_role_policy_document(stack::trust_policy().to_string())
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("wishctl:expires-at")
+                .value(past)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let apigw = aws_sdk_apigatewayv2::Client::new(&config);
+    apigw
+        .create_api()
+        .name(api)
+        .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Http)
+        .tags("wishctl:expires-at", past)
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn role_exists(session: &MotoSession, name: &str) -> bool {
+    let iam = aws_sdk_iam::Client::new(&session.sdk_config().await);
+    iam.get_role().role_name(name).send().await.is_ok()
+}
+
+async fn api_named(session: &MotoSession, name: &str) -> bool {
+    let apigw = aws_sdk_apigatewayv2::Client::new(&session.sdk_config().await);
+    let apis = apigw.get_apis().send().await.unwrap();
+    apis.items().iter().any(|a| a.name() == Some(name))
+}
+
 async fn table_exists(session: &MotoSession, name: &str) -> bool {
     let ddb = aws_sdk_dynamodb::Client::new(&session.sdk_config().await);
     ddb.describe_table().table_name(name).send().await.is_ok()
@@ -396,6 +437,8 @@ async fn gc_expired_removes_only_the_expired_stack_and_dry_run_changes_nothing()
         &[("wishctl:stack", "old"), ("wishctl:expires-at", past)],
     )
     .await;
+    let ghost_role = format!("wishctl-ghost-{}-fn", testkit::moto::REGION);
+    look_alike_role_and_api(&session, &ghost_role, "wishctl-ghost", past).await;
     // Expiry has one-second resolution: two seconds later `old` has expired.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = list(endpoint);
@@ -453,6 +496,8 @@ async fn gc_expired_removes_only_the_expired_stack_and_dry_run_changes_nothing()
     // AND the look-alikes were never touched
     assert!(table_exists(&session, "wishctl-fake-items").await);
     assert!(table_exists(&session, "wishctl-old-copy-items").await);
+    assert!(role_exists(&session, &ghost_role).await);
+    assert!(api_named(&session, "wishctl-ghost").await);
 
     // AND a second gc finds nothing to do
     let again = json(&ok(wishctl(
