@@ -257,3 +257,57 @@ async fn logs_of_a_stack_that_is_not_deployed_says_where_to_look() {
     let for_without_follow = wishctl(session.endpoint(), &["logs", "--for", "5s"]);
     assert_eq!(for_without_follow.status.code(), Some(1));
 }
+
+#[tokio::test]
+async fn follow_without_a_duration_stops_cleanly_on_ctrl_c() {
+    let session = moto().await;
+    let logs = deployed_with_stream(&session, "fc").await;
+    put(&logs, "fc", &[(now_ms() - 5_000, REQUEST_LINE)]).await;
+
+    // GIVEN logs --follow with no --for, printing the line already there
+    let mut child = command(
+        session.endpoint(),
+        &["logs", "--stack", "fc", "--follow", "--output", "json"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = lines.recv_timeout(Duration::from_secs(60)).unwrap();
+    assert!(first.contains("\"message\""), "{first}");
+
+    // WHEN the person presses Ctrl-C (SIGINT)
+    let signalled = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+
+    // THEN it stops, successfully, saying so (bounded: killed after 30 s)
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("logs --follow did not stop on SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    reader.join().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert!(stderr.trim_end().ends_with("stopped"), "{stderr}");
+}
