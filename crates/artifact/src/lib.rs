@@ -150,22 +150,15 @@ pub fn build_bootstrap(
     arch: Architecture,
     workspace_root: &Path,
 ) -> Result<PathBuf, ArtifactError> {
-    let mut built = build_bootstraps(&[arch], workspace_root)?;
+    let mut built = build_bootstraps(&[arch], workspace_root, BuildProfile::Release)?;
     Ok(built.remove(0))
 }
 
-/// [`build_bootstrap`] for several architectures in one `cargo build` with one `--target` per
-/// architecture. Returns the binaries in the order of `arches`. (Measured on two cores, this is
-/// no faster than one build after the other; see BENCHMARKS.md, "The test suite's own time".)
+/// Builds `bootstrap` with `profile` for several architectures in one `cargo build` with one
+/// `--target` per architecture; the binaries in the order of `arches`. (Measured on two cores,
+/// one run is no faster than one build after the other; see BENCHMARKS.md, "The test suite's own
+/// time".)
 pub fn build_bootstraps(
-    arches: &[Architecture],
-    workspace_root: &Path,
-) -> Result<Vec<PathBuf>, ArtifactError> {
-    build_bootstraps_with(arches, workspace_root, BuildProfile::Release)
-}
-
-/// [`build_bootstraps`] with another [`BuildProfile`].
-pub fn build_bootstraps_with(
     arches: &[Architecture],
     workspace_root: &Path,
     profile: BuildProfile,
@@ -251,35 +244,15 @@ fn path_independent_rustflags(workspace_root: &Path) -> String {
     flags.join("\u{1f}")
 }
 
-/// Builds `bootstrap` for `arch` and packages it as `out_dir/bootstrap-<arch>.zip`.
+/// Builds `bootstrap` with `profile` for each of `arches` ([`build_bootstraps`], one cargo run)
+/// and packages each as `out_dir/bootstrap-<arch>.zip`; the zips in the order of `arches`.
 pub fn build_and_package(
-    arch: Architecture,
-    workspace_root: &Path,
-    out_dir: &Path,
-) -> Result<Artifact, ArtifactError> {
-    build_and_package_with(arch, workspace_root, out_dir, BuildProfile::Release)
-}
-
-/// [`build_and_package`] with another [`BuildProfile`].
-pub fn build_and_package_with(
-    arch: Architecture,
-    workspace_root: &Path,
-    out_dir: &Path,
-    profile: BuildProfile,
-) -> Result<Artifact, ArtifactError> {
-    let binary = build_bootstraps_with(&[arch], workspace_root, profile)?.remove(0);
-    fs::create_dir_all(out_dir).map_err(ArtifactError::io(out_dir))?;
-    package(&binary, arch, &zip_path(out_dir, arch))
-}
-
-/// [`build_and_package`] for several architectures, built in one cargo run
-/// ([`build_bootstraps`]); the zips in the order of `arches`.
-pub fn build_and_package_all(
     arches: &[Architecture],
     workspace_root: &Path,
     out_dir: &Path,
+    profile: BuildProfile,
 ) -> Result<Vec<Artifact>, ArtifactError> {
-    let binaries = build_bootstraps(arches, workspace_root)?;
+    let binaries = build_bootstraps(arches, workspace_root, profile)?;
     fs::create_dir_all(out_dir).map_err(ArtifactError::io(out_dir))?;
     arches
         .iter()

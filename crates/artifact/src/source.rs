@@ -12,7 +12,7 @@ use stack::Architecture;
 
 use crate::carried::{self, CarriedZip};
 use crate::checkout::{self, Location};
-use crate::{build_and_package_with, inspect_zip, Artifact, ArtifactError, BuildProfile};
+use crate::{build_and_package, inspect_zip, Artifact, ArtifactError, BuildProfile};
 
 /// What [`select`] needs to decide.
 #[derive(Debug)]
@@ -87,12 +87,13 @@ pub fn select(
             root.display(),
             request.build_profile.cargo_profile()
         ));
-        let artifact = build_and_package_with(
-            request.arch,
+        let artifact = build_and_package(
+            &[request.arch],
             root,
             &request.build_profile.dist_dir(root),
             request.build_profile,
-        )?;
+        )?
+        .remove(0);
         return Ok(SelectedCode {
             artifact,
             source: CodeSource::Built {

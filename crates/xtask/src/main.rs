@@ -52,8 +52,9 @@ fn dist(mut args: impl Iterator<Item = String>) -> anyhow::Result<()> {
         }
     }
     // One cargo run for all architectures: their builds overlap.
-    let built = artifact::build_and_package_all(&arches, &root, &out_dir)
-        .context("building the Lambda zips")?;
+    let built =
+        artifact::build_and_package(&arches, &root, &out_dir, artifact::BuildProfile::Release)
+            .context("building the Lambda zips")?;
     for artifact in built {
         println!(
             "{}  {:>9} bytes  sha256 {}",

@@ -79,7 +79,9 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     // One cargo run for all architectures: their builds overlap.
     let artifacts = tokio::task::spawn_blocking({
         let (root, out_dir, arches) = (root.clone(), out_dir.clone(), arches.clone());
-        move || artifact::build_and_package_all(&arches, &root, &out_dir)
+        move || {
+            artifact::build_and_package(&arches, &root, &out_dir, artifact::BuildProfile::Release)
+        }
     })
     .await
     .context("the build task panicked")?
