@@ -279,7 +279,10 @@ fn show_status(status: Option<&TableStatus>) -> String {
     )
 }
 
-/// Whether the table holds at least one item (a one-item scan; `ItemCount` lags by hours).
+/// Whether the table holds at least one item: a one-item scan (`ItemCount` lags by hours), read
+/// consistently, so that an item whose `PutItem` has been answered is always seen (an
+/// eventually consistent scan may miss a write of the last second, and `down` deletes the table
+/// on that answer).
 pub(crate) async fn holds_items(
     ddb: &aws_sdk_dynamodb::Client,
     name: &str,
@@ -289,6 +292,7 @@ pub(crate) async fn holds_items(
             .table_name(name)
             .select(Select::Count)
             .limit(1)
+            .consistent_read(true)
             .send()
             .await,
         |e| e.is_resource_not_found_exception(),

@@ -321,90 +321,103 @@ async fn teardown(
         .await,
     );
 
-    // 3. What the function used: its role (policy first) and the table; then its log group,
-    // which holds the stack's lock.
+    // 3. The function's role (policy first).
     let has_policy = observed.role.as_ref().is_some_and(|r| r.policy.is_some());
-    let role_deletes = async {
-        let policy = attempt(
+    removals.push(
+        fork(attempt(
             ctx,
             ResourceKind::RolePolicy,
             names.role_policy.clone(),
             has_policy,
             role::delete_policy(&clients.iam, &names.role, &names.role_policy),
-        )
-        .await;
-        let role = attempt(
+        ))
+        .await,
+    );
+    removals.push(
+        fork(attempt(
             ctx,
             ResourceKind::Role,
             names.role.clone(),
             observed.role.is_some(),
             role::delete_role(&clients.iam, &names.role),
-        )
-        .await;
-        [policy, role]
-    };
-    let table_delete = async {
-        if data == DataPolicy::Keep && observed.table.is_some() {
-            ctx.progress
-                .report(ResourceKind::Table, &names.table, "kept (--keep-data)");
-            return Removal {
-                kind: ResourceKind::Table,
-                name: names.table.clone(),
-                outcome: Outcome::Kept,
-            };
-        }
-        // Checked again now that nothing can write any more (the function and the API are
-        // gone): an item written since the first check is never deleted silently.
-        if data == DataPolicy::RefuseIfNotEmpty && observed.table.is_some() {
-            match table::holds_items(&clients.dynamodb, &names.table).await {
-                Ok(false) => {}
-                Ok(true) => {
-                    let why = "items were written to it while `down` ran; run `wishctl down \
-                               --delete-data` to delete them, or `--keep-data` to keep the table"
-                        .to_string();
-                    ctx.progress.report(
-                        ResourceKind::Table,
-                        &names.table,
-                        format!("NOT deleted: {why}"),
-                    );
-                    return Removal {
-                        kind: ResourceKind::Table,
-                        name: names.table.clone(),
-                        outcome: Outcome::Refused(why),
-                    };
-                }
-                Err(err) => {
-                    return Removal {
-                        kind: ResourceKind::Table,
-                        name: names.table.clone(),
-                        outcome: Outcome::Failed(format!("{err:#}")),
-                    }
-                }
-            }
-        }
-        attempt(
+        ))
+        .await,
+    );
+
+    // 4. The table, once every other delete has ended: its last emptiness check runs alone,
+    // right before DeleteTable.
+    removals.push(
+        fork(delete_table(
             ctx,
-            ResourceKind::Table,
-            names.table.clone(),
+            &names.table,
+            data,
             observed.table.is_some(),
-            table::delete(&clients.dynamodb, &names.table),
-        )
-        .await
-    };
-    let (role_removals, table_removal) = tokio::join!(fork(role_deletes), fork(table_delete));
-    let log_group = attempt(
-        ctx,
-        ResourceKind::LogGroup,
-        names.log_group.clone(),
-        observed.log_group.is_some(),
-        log_group::delete(&clients.logs, &names.log_group),
-    )
-    .await;
-    removals.push(log_group);
-    removals.extend(role_removals);
-    removals.push(table_removal);
+        ))
+        .await,
+    );
+
+    // 5. The log group, which holds the stack's lock.
+    removals.push(
+        fork(attempt(
+            ctx,
+            ResourceKind::LogGroup,
+            names.log_group.clone(),
+            observed.log_group.is_some(),
+            log_group::delete(&clients.logs, &names.log_group),
+        ))
+        .await,
+    );
     Ok(Teardown {
         stack: stack.to_string(),
         removals,
     })
+}
+
+/// Deletes the table as `data` says. With [`DataPolicy::RefuseIfNotEmpty`] it checks once more
+/// that the table is empty (a consistent read) right before `DeleteTable`: the caller has
+/// removed everything that could write to it (the API, the permission, the function) and ends
+/// every other delete first, so an item written at any moment before this check is seen and the
+/// table is kept, never deleted with it silently.
+async fn delete_table(ctx: &Ctx, name: &str, data: DataPolicy, exists: bool) -> Removal {
+    let ddb = &ctx.clients.dynamodb;
+    let outcome = |outcome| Removal {
+        kind: ResourceKind::Table,
+        name: name.to_string(),
+        outcome,
+    };
+    if data == DataPolicy::Keep && exists {
+        ctx.progress
+            .report(ResourceKind::Table, name, "kept (--keep-data)");
+        return outcome(Outcome::Kept);
+    }
+    if data == DataPolicy::RefuseIfNotEmpty && exists {
+        match table::holds_items(ddb, name).await {
+            Ok(false) => {}
+            Ok(true) => {
+                let why = "items were written to it while `down` ran; run `wishctl down \
+                           --delete-data` to delete them, or `--keep-data` to keep the table"
+                    .to_string();
+                ctx.progress
+                    .report(ResourceKind::Table, name, format!("NOT deleted: {why}"));
+                return outcome(Outcome::Refused(why));
+            }
+            Err(err) => {
+                let err = format!(
+                    "{err:#} (the table was not deleted: run `wishctl down` again, or \
+                     `--delete-data` to delete it with whatever it holds)"
+                );
+                ctx.progress
+                    .report(ResourceKind::Table, name, format!("FAILED: {err}"));
+                return outcome(Outcome::Failed(err));
+            }
+        }
+    }
+    attempt(
+        ctx,
+        ResourceKind::Table,
+        name.to_string(),
+        exists,
+        table::delete(ddb, name),
+    )
+    .await
 }

@@ -2,12 +2,21 @@
 //! independent stacks.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use aws_sdk_dynamodb::operation::scan::ScanInput;
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_types::config_bag::ConfigBag;
 use provision::{
-    Action, DataPolicy, DownCondition, Outcome, ProvisionError, Provisioner, ResourceKind,
+    Action, Clients, DataPolicy, DownCondition, Outcome, ProvisionError, Provisioner, ResourceKind,
 };
 use stack::StackName;
+use testkit::aws_proxy::{AwsProxy, ModelSettings};
 
 use crate::support::{code, moto, provisioner, spec};
 use crate::up::create_untagged_table;
@@ -498,4 +507,202 @@ async fn a_down_for_expiry_deletes_nothing_when_an_up_renewed_the_stack_since_it
         .unwrap();
     assert!(report.teardown.failures().is_empty(), "{}", report.teardown);
     assert_eq!(traces(&p, "renewed").await, Vec::<String>::new());
+}
+
+/// Records whether each DynamoDB `Scan` asked for a consistent read.
+#[derive(Debug, Clone, Default)]
+struct ScanReads(Arc<Mutex<Vec<Option<bool>>>>);
+
+impl Intercept for ScanReads {
+    fn name(&self) -> &'static str {
+        "ScanReads"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(scan) = context.input().downcast_ref::<ScanInput>() {
+            self.0.lock().unwrap().push(scan.consistent_read());
+        }
+        Ok(())
+    }
+}
+
+/// A provisioner whose calls go through `proxy` (to moto), its DynamoDB client also recording
+/// its scans in `scans`.
+async fn provisioner_through(proxy: &AwsProxy, scans: &ScanReads) -> Provisioner {
+    let clients = Clients::from_conf(&testkit::moto::sdk_config_for(proxy.endpoint()).await);
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        clients
+            .dynamodb
+            .config()
+            .to_builder()
+            .interceptor(scans.clone())
+            .build(),
+    );
+    Provisioner::from_clients(Clients {
+        dynamodb,
+        ..clients
+    })
+    .with_settings(crate::support::quick_settings())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_emptiness_check_is_a_consistent_read_alone_right_before_delete_table() {
+    // GIVEN a deployed stack with an empty table, and every call of `down` seen by a proxy
+    let session = moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    provisioner(&session)
+        .await
+        .up(&spec("demo", &["a"], &[]), &code(dir.path(), b"v1"))
+        .await
+        .unwrap();
+    let proxy = AwsProxy::start(
+        session.endpoint(),
+        ModelSettings::latency_only(Duration::ZERO),
+    )
+    .await
+    .unwrap();
+    let scans = ScanReads::default();
+    let p = provisioner_through(&proxy, &scans).await;
+
+    // WHEN down runs
+    let report = p
+        .down(&stack("demo"), DataPolicy::RefuseIfNotEmpty)
+        .await
+        .unwrap();
+    assert!(report.teardown.failures().is_empty(), "{}", report.teardown);
+
+    // THEN every emptiness check was a consistent read
+    let reads = scans.0.lock().unwrap().clone();
+    assert!(!reads.is_empty(), "down never checked the table");
+    assert!(reads.iter().all(|r| *r == Some(true)), "{reads:?}");
+    // AND the last one came after everything that could write (API, permission, function) and
+    // every other delete had ended, with DeleteTable the very next call
+    let calls: Vec<String> = proxy
+        .records()
+        .iter()
+        .map(|r| r.call.operation.clone())
+        .collect();
+    let last_scan = calls.iter().rposition(|c| c == "Scan").unwrap();
+    let (before, after) = calls.split_at(last_scan + 1);
+    for earlier in [
+        "DeleteApi",
+        "RemovePermission",
+        "DeleteFunction",
+        "DeleteRolePolicy",
+        "DeleteRole",
+    ] {
+        assert!(
+            before.iter().any(|c| c == earlier),
+            "{earlier} not before the last check: {calls:?}"
+        );
+        assert!(
+            !after.iter().any(|c| c == earlier),
+            "{earlier} after the last check: {calls:?}"
+        );
+    }
+    assert_eq!(
+        after.first().map(String::as_str),
+        Some("DeleteTable"),
+        "{calls:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_written_after_every_other_delete_keeps_the_table_and_says_to_use_delete_data() {
+    // GIVEN a deployed stack with an empty table, and a proxy that, when the role is deleted
+    // (the last delete before the table's), writes an item to the table and only then lets
+    // `down` go on
+    let session = moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    let up = provisioner(&session)
+        .await
+        .up(&spec("demo", &["a"], &[]), &code(dir.path(), b"v1"))
+        .await
+        .unwrap();
+    let table = up.outputs.table.clone();
+    let proxy = AwsProxy::start(
+        session.endpoint(),
+        ModelSettings::latency_only(Duration::ZERO),
+    )
+    .await
+    .unwrap();
+    let sdk = session.sdk_config().await;
+    let writer_table = table.clone();
+    let written = Arc::new(AtomicBool::new(false));
+    let wrote = Arc::clone(&written);
+    proxy.set_hook(Some(Arc::new(move |record| {
+        if record.call.operation != "DeleteRole" || wrote.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (sdk, table) = (sdk.clone(), writer_table.clone());
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    aws_sdk_dynamodb::Client::new(&sdk)
+                        .put_item()
+                        .table_name(&table)
+                        .set_item(Some(HashMap::from([
+                            ("id".to_string(), AttributeValue::S("late".to_string())),
+                            ("name".to_string(), AttributeValue::S("late".to_string())),
+                        ])))
+                        .send()
+                        .await
+                        .unwrap();
+                });
+        })
+        .join()
+        .unwrap();
+    })));
+    let p = provisioner_through(&proxy, &ScanReads::default()).await;
+
+    // WHEN down runs
+    let report = p
+        .down(&stack("demo"), DataPolicy::RefuseIfNotEmpty)
+        .await
+        .unwrap();
+
+    // THEN the item was written during down, and the table and its item are kept, with a
+    // report that says what to do
+    assert!(written.load(Ordering::SeqCst), "the role was never deleted");
+    let removal = report
+        .teardown
+        .removals
+        .iter()
+        .find(|r| r.kind == ResourceKind::Table)
+        .unwrap();
+    assert!(
+        matches!(&removal.outcome, Outcome::Refused(why) if why.contains("--delete-data")),
+        "{}",
+        report.teardown
+    );
+    assert_eq!(report.teardown.failures().len(), 1, "{}", report.teardown);
+    assert!(
+        report.teardown.to_string().contains("NOT deleted"),
+        "{}",
+        report.teardown
+    );
+    let item = session_ddb(&session)
+        .await
+        .get_item()
+        .table_name(&table)
+        .key("id", AttributeValue::S("late".to_string()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    assert!(item.item().is_some());
+    // AND everything else is gone
+    let left = traces(&p, "demo").await;
+    assert_eq!(left, [format!("table {table}")]);
+}
+
+async fn session_ddb(session: &testkit::moto::MotoSession) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&session.sdk_config().await)
 }
