@@ -10,6 +10,7 @@ use stack::Tags;
 
 use crate::context::{found, Ctx, SdkResultExt};
 use crate::field::{RoleField, RolePolicyField};
+use crate::pages::Pages;
 use crate::plan::{tag_change, updated_message, Action, FieldChange};
 use crate::ResourceKind;
 
@@ -26,51 +27,50 @@ pub(crate) struct ObservedRole {
     pub other_inline: Vec<String>,
 }
 
-/// Managed policies attached to the role and the names of its inline policies. The page bound
-/// guards against an endpoint that never stops paginating (IAM allows 20 managed and a few
-/// hundred inline policies per role).
+/// Managed policies attached to the role and the names of its inline policies, every page of
+/// both listings (IAM allows 20 managed and a few hundred inline policies per role; the page
+/// guard stops an endpoint that never stops paginating, naming the listing).
 async fn attached_and_inline(
     iam: &aws_sdk_iam::Client,
     role: &str,
 ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let managed_listing = || format!("listing the managed policies attached to role {role}");
     let mut managed = Vec::new();
+    let mut pages = Pages::new(managed_listing);
     let mut marker = None;
-    for _ in 0..50 {
+    loop {
         let page = iam
             .list_attached_role_policies()
             .role_name(role)
             .set_marker(marker)
             .send()
             .await
-            .doing(|| format!("listing the managed policies attached to role {role}"))?;
+            .doing(managed_listing)?;
         managed.extend(
             page.attached_policies()
                 .iter()
                 .filter_map(|p| p.policy_arn().map(str::to_string)),
         );
-        marker = page
-            .marker()
-            .map(str::to_string)
-            .filter(|_| page.is_truncated());
+        // IAM's marker only means "more" when the page says it is truncated.
+        marker = pages.next(page.marker().filter(|_| page.is_truncated()))?;
         if marker.is_none() {
             break;
         }
     }
+    let inline_listing = || format!("listing the inline policies of role {role}");
     let mut inline = Vec::new();
+    let mut pages = Pages::new(inline_listing);
     let mut marker = None;
-    for _ in 0..50 {
+    loop {
         let page = iam
             .list_role_policies()
             .role_name(role)
             .set_marker(marker)
             .send()
             .await
-            .doing(|| format!("listing the inline policies of role {role}"))?;
+            .doing(inline_listing)?;
         inline.extend(page.policy_names().iter().cloned());
-        marker = page
-            .marker()
-            .map(str::to_string)
-            .filter(|_| page.is_truncated());
+        marker = pages.next(page.marker().filter(|_| page.is_truncated()))?;
         if marker.is_none() {
             break;
         }
@@ -359,30 +359,17 @@ pub(crate) async fn delete_role(iam: &aws_sdk_iam::Client, role: &str) -> anyhow
                 .is_some_and(|e| e.is_delete_conflict_exception()) => {}
         Err(err) => return Err(err).doing(|| format!("deleting role {role}")),
     }
-    let inline = iam
-        .list_role_policies()
-        .role_name(role)
-        .send()
-        .await
-        .doing(|| format!("listing the inline policies of role {role}"))?;
-    for policy in inline.policy_names() {
+    let (attached, inline) = attached_and_inline(iam, role).await?;
+    for policy in &inline {
         delete_policy(iam, role, policy).await?;
     }
-    let attached = iam
-        .list_attached_role_policies()
-        .role_name(role)
-        .send()
-        .await
-        .doing(|| format!("listing the managed policies attached to role {role}"))?;
-    for policy in attached.attached_policies() {
-        if let Some(arn) = policy.policy_arn() {
-            iam.detach_role_policy()
-                .role_name(role)
-                .policy_arn(arn)
-                .send()
-                .await
-                .doing(|| format!("detaching policy {arn} from role {role}"))?;
-        }
+    for arn in &attached {
+        iam.detach_role_policy()
+            .role_name(role)
+            .policy_arn(arn)
+            .send()
+            .await
+            .doing(|| format!("detaching policy {arn} from role {role}"))?;
     }
     let deleted = found(iam.delete_role().role_name(role).send().await, |e| {
         e.is_no_such_entity_exception()

@@ -2,10 +2,19 @@
 //! an error naming the listing, and a stalled answer is abandoned at the attempt timeout (and
 //! retried), so `plan`, `up` and `down` end in bounded time.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_apigatewayv2::operation::get_apis::GetApisOutput;
 use aws_sdk_apigatewayv2::Client as ApiGateway;
+use aws_sdk_iam::operation::get_role::GetRoleOutput;
+use aws_sdk_iam::operation::get_role_policy::GetRolePolicyError;
+use aws_sdk_iam::operation::list_attached_role_policies::ListAttachedRolePoliciesOutput;
+use aws_sdk_iam::operation::list_role_policies::ListRolePoliciesOutput;
+use aws_sdk_iam::types::error::NoSuchEntityException;
+use aws_sdk_iam::types::Role;
+use aws_sdk_iam::Client as Iam;
 use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
 use provision::{Clients, Provisioner};
 use testkit::aws_proxy::{AwsProxy, FaultKind, FaultPlan, ModelSettings};
@@ -143,4 +152,127 @@ async fn stalled_answers_are_abandoned_at_the_attempt_timeout_and_retried() {
         outcomes.len(),
         started.elapsed()
     );
+}
+
+/// An IAM endpoint that has the stack's role (without its policy), lists its managed and
+/// inline policies with `attached` and `inline`, and answers nothing else.
+fn mocked_iam(attached: &Rule, inline: &Rule) -> Iam {
+    let role = mock!(Iam::get_role).then_output(|| {
+        GetRoleOutput::builder()
+            .role(
+                Role::builder()
+                    .path("/wishctl/")
+                    .role_name("wishctl-demo-us-east-1-fn")
+                    .role_id("AROAEXAMPLE")
+                    .arn("arn:aws:iam::123456789012:role/wishctl/wishctl-demo-us-east-1-fn")
+                    .create_date(aws_smithy_types::DateTime::from_secs(0))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    });
+    let no_policy = mock!(Iam::get_role_policy).then_error(|| {
+        GetRolePolicyError::NoSuchEntityException(
+            NoSuchEntityException::builder()
+                .message("no such policy")
+                .build(),
+        )
+    });
+    let interceptor = MockResponseInterceptor::new()
+        .rule_mode(RuleMode::MatchAny)
+        .with_rule(&role)
+        .with_rule(&no_policy)
+        .with_rule(attached)
+        .with_rule(inline);
+    let config = aws_sdk_iam::Config::builder()
+        .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+        .region(aws_sdk_iam::config::Region::new(REGION))
+        .credentials_provider(aws_sdk_iam::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .http_client(create_mock_http_client())
+        .interceptor(interceptor)
+        .build();
+    Iam::from_conf(config)
+}
+
+async fn plan_with_iam(iam: Iam) -> anyhow::Result<provision::PlanReport> {
+    let session = moto().await;
+    let clients = Clients {
+        iam,
+        ..Clients::from_conf(&session.sdk_config().await)
+    };
+    let p = Provisioner::from_clients(clients).with_settings(quick_settings());
+    let dir = tempfile::tempdir().unwrap();
+    p.plan(&spec("demo", &["a"], &[]), &code(dir.path(), b"v1"))
+        .await
+}
+
+#[tokio::test]
+async fn a_role_policy_listing_that_never_ends_is_cut_off_naming_it() {
+    // GIVEN an IAM endpoint whose managed-policy listing of the role hands out a fresh marker on
+    // every page, forever
+    let pages = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&pages);
+    let endless = mock!(Iam::list_attached_role_policies).then_output(move || {
+        let page = counter.fetch_add(1, Ordering::SeqCst);
+        ListAttachedRolePoliciesOutput::builder()
+            .is_truncated(true)
+            .marker(format!("marker-{page}"))
+            .build()
+    });
+    let inline = mock!(Iam::list_role_policies).then_output(|| {
+        ListRolePoliciesOutput::builder()
+            .set_policy_names(Some(Vec::new()))
+            .build()
+            .unwrap()
+    });
+
+    // WHEN plan reads the stack
+    let err = plan_with_iam(mocked_iam(&endless, &inline))
+        .await
+        .unwrap_err();
+
+    // THEN it fails at the page guard's bound (not silently with a partial list), naming the
+    // listing and what to check
+    let message = format!("{err:#}");
+    assert!(
+        message.contains(
+            "listing the managed policies attached to role wishctl-demo-us-east-1-fn: stopped \
+             after 200 pages"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("check the endpoint"), "{message}");
+    assert_eq!(endless.num_calls(), 200);
+}
+
+#[tokio::test]
+async fn a_role_policy_listing_that_repeats_its_marker_is_cut_off_naming_it() {
+    // GIVEN an IAM endpoint whose inline-policy listing of the role answers every page with the
+    // same marker
+    let attached = mock!(Iam::list_attached_role_policies)
+        .then_output(|| ListAttachedRolePoliciesOutput::builder().build());
+    let repeating = mock!(Iam::list_role_policies).then_output(|| {
+        ListRolePoliciesOutput::builder()
+            .set_policy_names(Some(vec!["extra".to_string()]))
+            .is_truncated(true)
+            .marker("page-2")
+            .build()
+            .unwrap()
+    });
+
+    // WHEN plan reads the stack
+    let err = plan_with_iam(mocked_iam(&attached, &repeating))
+        .await
+        .unwrap_err();
+
+    // THEN it stops at the second page, naming the listing
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("listing the inline policies of role wishctl-demo-us-east-1-fn"),
+        "{message}"
+    );
+    assert!(message.contains("\"page-2\" twice"), "{message}");
+    assert_eq!(repeating.num_calls(), 2);
 }
