@@ -1,8 +1,9 @@
 //! What every resource module needs: the SDK clients, the account it works in, the bounds on
 //! retries and waits, and where to report progress.
 
+use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -363,6 +364,25 @@ pub(crate) struct Ctx {
     pub clients: Clients,
     pub settings: Settings,
     pub progress: Progress,
+    pub warnings: Warnings,
+}
+
+/// Warnings given once per [`crate::Provisioner`] (one CLI run), however often the run reads
+/// the stack: `up` observes it before and again under the stack's lock.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Warnings(Arc<Mutex<BTreeSet<&'static str>>>);
+
+impl Warnings {
+    /// Logs `message` as a warning unless a warning of this `topic` was given already.
+    pub(crate) fn once(&self, topic: &'static str, message: impl FnOnce() -> String) {
+        let first = match self.0.lock() {
+            Ok(mut given) => given.insert(topic),
+            Err(poisoned) => poisoned.into_inner().insert(topic),
+        };
+        if first {
+            tracing::warn!("{}", message());
+        }
+    }
 }
 
 /// Turns an SDK error into an `anyhow::Error` whose message holds the service's own error code

@@ -176,6 +176,7 @@ impl Provisioner {
                 clients: clients.counted_by(&counter),
                 settings: Settings::default(),
                 progress: Progress::silent(),
+                warnings: context::Warnings::default(),
             },
             counter,
         }

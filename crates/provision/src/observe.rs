@@ -122,7 +122,8 @@ pub(crate) async fn observe(
             &names.api,
             &names.authorizer,
             |tags| owned(tags, stack, &region),
-            everything
+            everything,
+            &ctx.warnings,
         )),
     )?;
     Ok(Observed {

@@ -1,8 +1,9 @@
 //! The JWT authorizer: issuer, audiences, identity source `$request.header.Authorization`.
 //!
 //! It is found through the route that references it: listing authorizers is not something every
-//! emulator answers (moto's `GetAuthorizers` fails), so that listing is only a best-effort
-//! fallback for an authorizer left unattached by an interrupted run.
+//! emulator answers (moto's `GetAuthorizers` fails), so the listing only adds what no route
+//! references (an authorizer left unattached by an interrupted run, or one added by hand), and
+//! when it fails the run says so once and goes on.
 
 use anyhow::Context as _;
 use aws_sdk_apigatewayv2::types::{AuthorizerType, JwtConfiguration};
@@ -57,40 +58,54 @@ pub(crate) async fn observe(
     }))
 }
 
-/// The ids and names of the API's authorizers, or `None` when the listing is not answered
-/// (moto answers `GetAuthorizers` with a 500). Best effort: callers fall back to what the
-/// routes reference.
+/// Attempts of one `GetAuthorizers` page: one short retry at most. Some endpoints never answer
+/// the listing (moto: a 500), and every `plan` and `up` reads it; the client's own series of
+/// backoffs would cost seconds on each of them for a read whose failure is only a warning.
+const LIST_ATTEMPTS: u32 = 2;
+/// The pause before that retry (jittered by the SDK).
+const LIST_RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The ids and names of the API's authorizers, every page. An error when the endpoint does not
+/// answer the listing (moto answers `GetAuthorizers` with a 500) or pages without end; the
+/// caller warns and goes on with the authorizers the routes reference.
 pub(crate) async fn list(
     apigw: &aws_sdk_apigatewayv2::Client,
     api_id: &str,
-) -> Option<Vec<(String, String)>> {
-    // One attempt: an endpoint that answers this listing with a server error (moto) would
-    // otherwise cost every retry's backoff on every plan, for a best-effort read.
-    let listed = apigw
-        .get_authorizers()
-        .api_id(api_id)
-        .customize()
-        .config_override(
-            aws_sdk_apigatewayv2::config::Builder::default()
-                .retry_config(aws_smithy_types::retry::RetryConfig::disabled()),
-        )
-        .send()
-        .await;
-    match listed {
-        Ok(page) => Some(
-            page.items()
-                .iter()
-                .filter_map(|a| {
-                    Some((
-                        a.authorizer_id()?.to_string(),
-                        a.name().unwrap_or_default().to_string(),
-                    ))
-                })
-                .collect(),
-        ),
-        Err(err) => {
-            tracing::debug!(api_id, error = %aws_sdk_apigatewayv2::error::DisplayErrorContext(&err), "listing authorizers failed");
-            None
+) -> anyhow::Result<Vec<(String, String)>> {
+    let listing = || format!("listing the authorizers of HTTP API {api_id}");
+    // No more attempts than the client's own settings allow (AWS_MAX_ATTEMPTS=1 means one).
+    let attempts = apigw
+        .config()
+        .retry_config()
+        .map_or(LIST_ATTEMPTS, |r| r.max_attempts().min(LIST_ATTEMPTS));
+    let retry = aws_smithy_types::retry::RetryConfig::standard()
+        .with_max_attempts(attempts)
+        .with_initial_backoff(LIST_RETRY_BACKOFF)
+        .with_max_backoff(LIST_RETRY_BACKOFF);
+    let mut listed = Vec::new();
+    let mut pages = crate::pages::Pages::new(listing);
+    let mut next = None;
+    loop {
+        let page = apigw
+            .get_authorizers()
+            .api_id(api_id)
+            .set_next_token(next)
+            .customize()
+            .config_override(
+                aws_sdk_apigatewayv2::config::Builder::default().retry_config(retry.clone()),
+            )
+            .send()
+            .await
+            .doing(listing)?;
+        listed.extend(page.items().iter().filter_map(|a| {
+            Some((
+                a.authorizer_id()?.to_string(),
+                a.name().unwrap_or_default().to_string(),
+            ))
+        }));
+        next = pages.next(page.next_token())?;
+        if next.is_none() {
+            return Ok(listed);
         }
     }
 }

@@ -17,7 +17,7 @@ use aws_sdk_apigatewayv2::types::{AuthorizationType, Cors, ProtocolType};
 use stack::{AuthorizerSettings, CorsSettings, Route, Tags, ROUTES};
 
 use crate::calls::fork;
-use crate::context::{found, Ctx, Env, SdkResultExt};
+use crate::context::{found, Ctx, Env, SdkResultExt, Warnings};
 use crate::field::ApiField;
 use crate::plan::{tag_change, updated_message, Action, Change, FieldChange};
 use crate::ResourceKind;
@@ -88,6 +88,7 @@ pub(crate) async fn observe(
     authorizer_name: &str,
     owned_by_stack: impl Fn(&BTreeMap<String, String>) -> bool,
     children: bool,
+    warnings: &Warnings,
 ) -> anyhow::Result<ApiObservation> {
     let mut named = Vec::new();
     let mut next = None;
@@ -147,7 +148,20 @@ pub(crate) async fn observe(
             fork(async { anyhow::Ok(authorizer::list(apigw, &id).await) }),
         )?
     } else {
-        (Vec::new(), Vec::new(), None, Vec::new(), None)
+        (Vec::new(), Vec::new(), None, Vec::new(), Ok(Vec::new()))
+    };
+    let listed = match listed {
+        Ok(listed) => Some(listed),
+        Err(err) => {
+            warnings.once("authorizer listing", || {
+                format!(
+                    "{err:#}; authorizers that no route references (one left by an interrupted \
+                     `up`, or one added by hand) cannot be seen, so they are neither reported \
+                     nor adopted or removed"
+                )
+            });
+            None
+        }
     };
     // The stack's authorizer: the one the stack's JWT route points at (even if someone switched
     // its authorization off), else the one of the stack's name among the listed ones: an `up`

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod authorizer_listing;
 mod down;
 mod endpoint_guards;
 mod faults;
