@@ -7,6 +7,9 @@
 
 use anyhow::Context as _;
 use aws_sdk_apigatewayv2::types::{AuthorizerType, JwtConfiguration};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use stack::AuthorizerSettings;
 
 use crate::context::{found, Ctx, SdkResultExt};
@@ -96,7 +99,7 @@ pub(crate) async fn list(
             )
             .send()
             .await
-            .doing(listing)?;
+            .map_err(|err| anyhow::anyhow!("{}: {}", listing(), short_cause(&err)))?;
         listed.extend(page.items().iter().filter_map(|a| {
             Some((
                 a.authorizer_id()?.to_string(),
@@ -107,6 +110,29 @@ pub(crate) async fn list(
         if next.is_none() {
             return Ok(listed);
         }
+    }
+}
+
+/// What went wrong, in a few words: this goes into a warning on every run against an endpoint
+/// that does not answer the listing, where the SDK's full error (the raw response included)
+/// would bury the output.
+fn short_cause<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> String {
+    match err {
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            match (service.err().code(), service.err().message()) {
+                (Some(code), Some(message)) => format!("{code}: {message} (HTTP {status})"),
+                (Some(code), None) => format!("{code} (HTTP {status})"),
+                _ => format!("the endpoint answered HTTP {status}"),
+            }
+        }
+        SdkError::ResponseError(response) => format!(
+            "the endpoint's answer (HTTP {}) could not be read",
+            response.raw().status().as_u16()
+        ),
+        SdkError::TimeoutError(_) => "no answer within the timeout".to_string(),
+        SdkError::DispatchFailure(_) => "the endpoint could not be reached".to_string(),
+        _ => "the request could not be sent".to_string(),
     }
 }
 

@@ -155,9 +155,9 @@ pub(crate) async fn observe(
         Err(err) => {
             warnings.once("authorizer listing", || {
                 format!(
-                    "{err:#}; authorizers that no route references (one left by an interrupted \
-                     `up`, or one added by hand) cannot be seen, so they are neither reported \
-                     nor adopted or removed"
+                    "{err:#}; authorizers that no route references (left by an interrupted \
+                     `up`, or added by hand) cannot be seen: `plan` does not report them and \
+                     `up` neither adopts nor removes them"
                 )
             });
             None
