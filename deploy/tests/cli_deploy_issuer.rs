@@ -11,7 +11,8 @@ mod cli;
 use std::process::Output;
 
 use cli::{artifact, command, moto, stderr};
-use testkit::issuer::TestIssuer;
+use serde_json::json;
+use testkit::issuer::{DiscoveryMode, TestIssuer};
 
 const ALLOW: &str = "WISHCTL_TEST_ALLOW_LOOPBACK_HTTP_ISSUER";
 
@@ -160,4 +161,89 @@ async fn an_http_issuer_is_refused_without_the_test_allowance() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("https"), "{}", stderr(&output));
     assert_eq!(issuer.discovery_requests(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issuer_that_names_another_issuer_stops_the_run_naming_both() {
+    // GIVEN an issuer whose discovery document names a different issuer altogether
+    let issuer = TestIssuer::start().await.unwrap();
+    issuer.set_discovery_mode(DiscoveryMode::Document(json!({
+        "issuer": "https://login.other.example.com/",
+        "jwks_uri": issuer.jwks_url(),
+    })));
+    let dir = tempfile::tempdir().unwrap();
+    let zip = artifact(dir.path());
+
+    // WHEN plan runs with --issuer as the user typed it
+    let output = plan_with(NO_AWS, issuer.issuer(), zip.to_str().unwrap(), &[]);
+
+    // THEN it stops before any AWS call, naming both issuers, not as a trailing-slash slip
+    assert_eq!(output.status.code(), Some(1));
+    let said = stderr(&output);
+    assert!(
+        said.contains("names issuer \"https://login.other.example.com/\""),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("not --issuer {}", issuer.issuer())),
+        "{said}"
+    );
+    assert!(!said.contains("trailing slash"), "{said}");
+    assert!(!said.contains("127.0.0.1:9"), "reached AWS: {said}");
+    assert_eq!(issuer.jwks_requests(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwks_uri_that_is_not_https_stops_the_run_without_fetching_it() {
+    // GIVEN an issuer (https, as far as the check knows: the loopback allowance stands in for
+    // it) whose discovery document puts the keys behind plain http
+    let issuer = TestIssuer::start().await.unwrap();
+    issuer.set_discovery_mode(DiscoveryMode::Document(json!({
+        "issuer": issuer.issuer(),
+        "jwks_uri": "http://keys.example.com/.well-known/jwks.json",
+    })));
+    let dir = tempfile::tempdir().unwrap();
+    let zip = artifact(dir.path());
+
+    // WHEN plan runs
+    let output = plan_with(NO_AWS, issuer.issuer(), zip.to_str().unwrap(), &[]);
+
+    // THEN it stops before any AWS call, naming the jwks_uri and the rule
+    assert_eq!(output.status.code(), Some(1));
+    let said = stderr(&output);
+    assert!(
+        said.contains("`jwks_uri` http://keys.example.com/.well-known/jwks.json"),
+        "{said}"
+    );
+    assert!(said.contains("is not https"), "{said}");
+    assert!(!said.contains("127.0.0.1:9"), "reached AWS: {said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwks_uri_with_user_info_is_refused_and_its_credentials_never_printed() {
+    // GIVEN an issuer whose discovery document names its own JWKS with credentials in the URL
+    let issuer = TestIssuer::start().await.unwrap();
+    let with_credentials = issuer
+        .jwks_url()
+        .replacen("http://", "http://keyreader:hunter2@", 1);
+    issuer.set_discovery_mode(DiscoveryMode::Document(json!({
+        "issuer": issuer.issuer(),
+        "jwks_uri": with_credentials,
+    })));
+    let dir = tempfile::tempdir().unwrap();
+    let zip = artifact(dir.path());
+
+    // WHEN plan runs
+    let output = plan_with(NO_AWS, issuer.issuer(), zip.to_str().unwrap(), &[]);
+
+    // THEN it stops, says why, never fetched the keys, and printed neither the user nor the
+    // password anywhere
+    assert_eq!(output.status.code(), Some(1));
+    let said = stderr(&output);
+    assert!(said.contains("carries user info"), "{said}");
+    assert!(said.contains(issuer.jwks_url()), "{said}");
+    let printed = format!("{said}{}", cli::stdout(&output));
+    assert!(!printed.contains("hunter2"), "{printed}");
+    assert!(!printed.contains("keyreader"), "{printed}");
+    assert_eq!(issuer.jwks_requests(), 0);
 }

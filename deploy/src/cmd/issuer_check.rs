@@ -54,6 +54,27 @@ pub fn check_scheme(issuer: &str, allow_loopback_http: bool) -> anyhow::Result<(
     }
 }
 
+/// Whether `url` carries user info (`user:password@`).
+fn has_user_info(url: &url::Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
+}
+
+/// `url` as it may be printed: without its user info (a password in a URL must never reach a
+/// terminal or a CI log). Text that is not a URL is shown only when it cannot hold any.
+fn shown(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if has_user_info(&parsed) => {
+            // Both fail only for URLs that cannot have user info at all.
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            format!("{parsed} (user info removed)")
+        }
+        Ok(_) => url.to_string(),
+        Err(_) if url.contains('@') => "(a string that is not a URL)".to_string(),
+        Err(_) => url.to_string(),
+    }
+}
+
 fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(host)) => host == "localhost",
@@ -89,6 +110,8 @@ pub async fn check(issuer: &Issuer, allow_loopback_http: bool) -> anyhow::Result
     })?;
     let found = document["issuer"].as_str().unwrap_or_default();
     if found != issuer_str {
+        // The document's own string, never printed with credentials in it.
+        let found = &shown(found);
         let slash_only = found.trim_end_matches('/') == issuer_str.trim_end_matches('/');
         if slash_only {
             anyhow::bail!(
@@ -105,8 +128,27 @@ pub async fn check(issuer: &Issuer, allow_loopback_http: bool) -> anyhow::Result
     let jwks_uri = document["jwks_uri"].as_str().ok_or_else(|| {
         anyhow::anyhow!("issuer check: {discovery_url} has no `jwks_uri`; API Gateway needs one")
     })?;
+    let parsed = url::Url::parse(jwks_uri).map_err(|e| {
+        anyhow::anyhow!(
+            "issuer check: the `jwks_uri` {} of {discovery_url} is not an absolute URL ({e}); \
+             fix the issuer's discovery document",
+            shown(jwks_uri)
+        )
+    })?;
+    if has_user_info(&parsed) {
+        anyhow::bail!(
+            "issuer check: the `jwks_uri` of {discovery_url} carries user info (credentials in \
+             the URL, not shown: {}); API Gateway fetches the keys without credentials, and \
+             wishctl does not send them either. Publish the JWKS at a URL without user info",
+            shown(jwks_uri)
+        );
+    }
     check_scheme(jwks_uri, allow_loopback_http).map_err(|_| {
-        anyhow::anyhow!("issuer check: jwks_uri {jwks_uri} of {discovery_url} is not https")
+        anyhow::anyhow!(
+            "issuer check: the `jwks_uri` {jwks_uri} of {discovery_url} is not https, while the \
+             issuer is: API Gateway fetches the keys over https only. Fix the issuer's discovery \
+             document (--skip-issuer-check skips this check)"
+        )
     })?;
     let jwks = match fetch(&client, jwks_uri, MAX_JWKS_BYTES).await {
         Ok(body) => body,
@@ -147,7 +189,8 @@ async fn fetch(client: &reqwest::Client, url: &str, limit: usize) -> Result<Vec<
             .and_then(|v| v.to_str().ok())
             .unwrap_or("?");
         return Err(Fetch::Refused(format!(
-            "answered a redirect ({status}) to {to}; the URL must answer directly"
+            "answered a redirect ({status}) to {}; the URL must answer directly",
+            shown(to)
         )));
     }
     if !status.is_success() {
@@ -233,6 +276,26 @@ mod tests {
         assert!(check_scheme("http://localhost:8080/", true).is_ok());
         assert!(check_scheme("http://tenant.auth0.com/", true).is_err());
         assert!(check_scheme("ftp://127.0.0.1/", true).is_err());
+    }
+
+    #[test]
+    fn user_info_is_never_shown() {
+        let with = "https://alice:s3cret@keys.example.com/jwks.json";
+        let text = shown(with);
+        assert_eq!(
+            text,
+            "https://keys.example.com/jwks.json (user info removed)"
+        );
+        assert!(!shown("https://alice@keys.example.com/").contains("alice"));
+        assert!(!shown("alice:s3cret@not a url").contains("s3cret"));
+        assert_eq!(
+            shown("https://keys.example.com/jwks"),
+            "https://keys.example.com/jwks"
+        );
+        assert!(has_user_info(&url::Url::parse(with).unwrap()));
+        assert!(!has_user_info(
+            &url::Url::parse("https://keys.example.com/").unwrap()
+        ));
     }
 
     #[test]
