@@ -28,10 +28,17 @@ pub struct Clients {
 
 impl Clients {
     /// Clients for every service from one SDK configuration (region, credentials, endpoint),
-    /// each with the retry behaviour of [`crate::retry_config`] and the timeouts of
-    /// [`timeout_config`].
+    /// each with the timeouts of [`timeout_config`] and the retry behaviour of
+    /// [`crate::retry_config`], unless the configuration's retry settings were set explicitly
+    /// (`aws_config::defaults(..).retry_config(..)`, as the CLI does with
+    /// [`crate::retry_config_with_profile`]): those are kept as they are. A retry configuration
+    /// the loader resolved by itself is not used: it would be the SDK's defaults (3 attempts,
+    /// backoff up to 20 s) rather than ours.
     pub fn from_conf(sdk: &SdkConfig) -> Self {
-        let retry = crate::retry_config();
+        let retry = match sdk.retry_config() {
+            Some(explicit) if sdk.get_origin("retry_config").is_client_config() => explicit.clone(),
+            _ => crate::retry_config(),
+        };
         // The environment's settings first, then the caller's configuration, then ours.
         let timeouts = timeout_config_from(
             std::env::var("WISHCTL_ATTEMPT_TIMEOUT").ok().as_deref(),

@@ -103,7 +103,8 @@ pub struct OutputsReport {
 pub const INITIAL_BACKOFF: std::time::Duration = std::time::Duration::from_millis(200);
 /// The longest backoff between two attempts of one call.
 pub const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(3);
-/// Attempts per call (the first one included) unless `AWS_MAX_ATTEMPTS` says otherwise.
+/// Attempts per call (the first one included) unless `AWS_MAX_ATTEMPTS` or the profile's
+/// `max_attempts` says otherwise.
 pub const MAX_ATTEMPTS: u32 = 6;
 
 /// The SDK retry behaviour for every client: standard mode, [`MAX_ATTEMPTS`] attempts, backoff
@@ -119,27 +120,50 @@ pub const MAX_ATTEMPTS: u32 = 6;
 /// tool through the same throttles in well under a second per throttle, and API Gateway's
 /// management limit (10 requests/s, burst 40) refills a token every 100 ms.
 ///
-/// As every AWS SDK does, `AWS_RETRY_MODE` (`standard` / `adaptive`) and `AWS_MAX_ATTEMPTS`
-/// override the mode and the attempts (the backoff stays).
+/// Where the retry settings come from, per setting (mode, attempts), the first that is set and
+/// valid: the environment (`AWS_RETRY_MODE` = `standard` / `adaptive`, `AWS_MAX_ATTEMPTS`), as
+/// every AWS SDK reads it; then the profile's `retry_mode` / `max_attempts` (see
+/// [`retry_config_with_profile`]); then ours. The backoff is always ours.
 pub fn retry_config() -> aws_smithy_types::retry::RetryConfig {
+    retry_config_with_profile(None, None)
+}
+
+/// [`retry_config`] with the selected AWS profile's `retry_mode` and `max_attempts` between the
+/// environment and our defaults: environment > profile > ours. The CLI reads the profile
+/// (`--profile`, `AWS_PROFILE`) and hands the result to the SDK loader; [`Clients::from_conf`]
+/// keeps a retry configuration set that way.
+pub fn retry_config_with_profile(
+    profile_mode: Option<&str>,
+    profile_max_attempts: Option<&str>,
+) -> aws_smithy_types::retry::RetryConfig {
     retry_config_from(
-        std::env::var("AWS_RETRY_MODE").ok().as_deref(),
-        std::env::var("AWS_MAX_ATTEMPTS").ok().as_deref(),
+        [
+            std::env::var("AWS_RETRY_MODE").ok().as_deref(),
+            profile_mode,
+        ],
+        [
+            std::env::var("AWS_MAX_ATTEMPTS").ok().as_deref(),
+            profile_max_attempts,
+        ],
     )
 }
 
-/// [`retry_config`] from the two settings; values that do not parse keep the default.
-fn retry_config_from(
-    mode: Option<&str>,
-    max_attempts: Option<&str>,
+/// [`retry_config`] from settings in order of precedence; for each, the first that parses wins
+/// (values that do not parse are skipped), else our default.
+fn retry_config_from<const N: usize>(
+    modes: [Option<&str>; N],
+    max_attempts: [Option<&str>; N],
 ) -> aws_smithy_types::retry::RetryConfig {
     use aws_smithy_types::retry::{RetryConfig, RetryMode};
-    let mode = mode
-        .and_then(|m| m.trim().parse::<RetryMode>().ok())
+    let mode = modes
+        .into_iter()
+        .flatten()
+        .find_map(|m| m.trim().parse::<RetryMode>().ok())
         .unwrap_or(RetryMode::Standard);
     let attempts = max_attempts
-        .and_then(|a| a.trim().parse::<u32>().ok())
-        .filter(|a| *a >= 1)
+        .into_iter()
+        .flatten()
+        .find_map(|a| a.trim().parse::<u32>().ok().filter(|a| *a >= 1))
         .unwrap_or(MAX_ATTEMPTS);
     let config = match mode {
         RetryMode::Adaptive => RetryConfig::adaptive(),
@@ -288,17 +312,35 @@ mod retry_tests {
 
     #[test]
     fn standard_with_six_attempts_and_short_backoff_unless_the_standard_settings_say_otherwise() {
-        let default = retry_config_from(None, None);
+        let default = retry_config_from([None, None], [None, None]);
         assert_eq!(default.mode(), RetryMode::Standard);
         assert_eq!(default.max_attempts(), 6);
         assert_eq!(default.initial_backoff(), super::INITIAL_BACKOFF);
         assert_eq!(default.max_backoff(), super::MAX_BACKOFF);
-        let user = retry_config_from(Some("adaptive"), Some("2"));
+        let user = retry_config_from([Some("adaptive"), None], [Some("2"), None]);
         assert_eq!(user.mode(), RetryMode::Adaptive);
         assert_eq!(user.max_attempts(), 2);
         assert_eq!(user.max_backoff(), super::MAX_BACKOFF);
-        let garbage = retry_config_from(Some("sometimes"), Some("0"));
+        let garbage = retry_config_from([Some("sometimes"), None], [Some("0"), None]);
         assert_eq!(garbage.mode(), RetryMode::Standard);
         assert_eq!(garbage.max_attempts(), 6);
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_profile_and_the_profile_over_ours_per_setting() {
+        // [environment, profile]
+        let profile_only = retry_config_from([None, Some("adaptive")], [None, Some("3")]);
+        assert_eq!(profile_only.mode(), RetryMode::Adaptive);
+        assert_eq!(profile_only.max_attempts(), 3);
+        let both = retry_config_from([Some("standard"), Some("adaptive")], [Some("2"), Some("3")]);
+        assert_eq!(both.mode(), RetryMode::Standard);
+        assert_eq!(both.max_attempts(), 2);
+        let mixed = retry_config_from([None, Some("adaptive")], [Some("2"), Some("3")]);
+        assert_eq!(mixed.mode(), RetryMode::Adaptive);
+        assert_eq!(mixed.max_attempts(), 2);
+        let invalid_env = retry_config_from([Some("x"), Some("adaptive")], [Some("0"), Some("4")]);
+        assert_eq!(invalid_env.mode(), RetryMode::Adaptive);
+        assert_eq!(invalid_env.max_attempts(), 4);
+        assert_eq!(invalid_env.initial_backoff(), super::INITIAL_BACKOFF);
     }
 }

@@ -1,5 +1,7 @@
 //! AWS connection flags shared by every command that talks to AWS.
 
+use std::borrow::Cow;
+
 use anyhow::Context as _;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
@@ -21,11 +23,23 @@ pub struct AwsArgs {
 }
 
 impl AwsArgs {
-    /// The SDK configuration of these flags over the standard chain, with adaptive retries
-    /// (throttling is retried with backoff and slows the client down).
+    /// The SDK configuration of these flags over the standard chain, with the retries of
+    /// [`provision::retry_config`]: standard mode (throttling, 5xx answers and broken
+    /// connections retried with a short jittered backoff; not the adaptive mode, whose
+    /// client-side rate limiter stalls a short-lived tool for seconds after one throttle).
+    ///
+    /// Retry settings, per setting (mode, attempts): `AWS_RETRY_MODE` / `AWS_MAX_ATTEMPTS` first,
+    /// then the profile's `retry_mode` / `max_attempts`, then ours (6 attempts); the backoff is
+    /// always ours. The SDK loader alone would read the first two but fall back to its own
+    /// defaults (3 attempts, up to 20 s backoff), so they are resolved here and handed to it.
     pub async fn sdk_config(&self) -> anyhow::Result<SdkConfig> {
-        let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).retry_config(provision::retry_config());
+        let (profile_mode, profile_attempts) =
+            profile_retry_settings(self.profile.as_deref()).await;
+        let retry = provision::retry_config_with_profile(
+            profile_mode.as_deref(),
+            profile_attempts.as_deref(),
+        );
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
         if let Some(profile) = &self.profile {
             loader = loader.profile_name(profile);
         }
@@ -52,5 +66,27 @@ impl AwsArgs {
             );
         }
         Ok(config)
+    }
+}
+
+/// The selected profile's `retry_mode` and `max_attempts` (`--profile`, else `AWS_PROFILE`, else
+/// `default`; from `~/.aws/config` or `AWS_CONFIG_FILE`). Nothing when the files are missing or
+/// do not parse: the credential chain reports a broken profile file itself.
+async fn profile_retry_settings(profile: Option<&str>) -> (Option<String>, Option<String>) {
+    let profiles = aws_config::profile::load(
+        &aws_types::os_shim_internal::Fs::real(),
+        &aws_types::os_shim_internal::Env::real(),
+        // The standard files: ~/.aws/config and ~/.aws/credentials, or AWS_CONFIG_FILE and
+        // AWS_SHARED_CREDENTIALS_FILE.
+        &Default::default(),
+        profile.map(|p| Cow::Owned(p.to_string())),
+    )
+    .await;
+    match profiles {
+        Ok(profiles) => (
+            profiles.get("retry_mode").map(str::to_string),
+            profiles.get("max_attempts").map(str::to_string),
+        ),
+        Err(_) => (None, None),
     }
 }

@@ -29,9 +29,9 @@ fn function_arn() -> String {
     format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION}")
 }
 
-/// A Lambda client answered by `rules` (matched by operation), with the same adaptive retry
-/// configuration the CLI uses and a short backoff. Real clock, real sleeps: waiters poll as
-/// they would against AWS.
+/// A Lambda client answered by `rules` (matched by operation), with the retry configuration the
+/// CLI's clients get (`provision::retry_config`: standard mode, six attempts) and a shorter
+/// backoff. Real clock, real sleeps: waiters poll as they would against AWS.
 fn mocked_lambda(rules: &[&Rule]) -> Lambda {
     let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
     for rule in rules {
@@ -403,7 +403,7 @@ fn throttled() -> HttpResponse {
 }
 
 #[tokio::test]
-async fn throttled_calls_are_retried_by_the_adaptive_retry_mode() {
+async fn throttled_calls_are_retried_by_the_standard_retry_mode() {
     // GIVEN Lambda throttles the first two lookups
     let session = moto().await;
     let lookup = mock!(Lambda::get_function)
@@ -429,9 +429,67 @@ async fn throttled_calls_are_retried_by_the_adaptive_retry_mode() {
         .await
         .unwrap();
 
-    // THEN the SDK retried the throttled call (three attempts, all counted as round trips)
+    // THEN the SDK retried the throttled call (three attempts, all counted as round trips), in
+    // standard mode
+    assert_eq!(
+        p.clients().lambda.config().retry_config().map(|r| r.mode()),
+        Some(aws_smithy_types::retry::RetryMode::Standard)
+    );
     assert_eq!(lookup.num_calls(), 3);
     assert_eq!(count(&operations(&p), "GetFunction"), 3);
     assert_eq!(count(&operations(&p), "CreateFunction"), 1);
     assert!(report.calls.total >= 3);
+}
+
+#[tokio::test]
+async fn a_retry_configuration_set_on_the_loader_reaches_every_client_and_ours_applies_otherwise() {
+    // GIVEN an SDK configuration whose retry settings were set explicitly (as the CLI sets the
+    // environment's and the profile's), and one the loader resolved by itself
+    let session = moto().await;
+    let explicit = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(session.endpoint())
+        .credentials_provider(aws_sdk_lambda::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .retry_config(provision::retry_config_with_profile(None, Some("2")))
+        .load()
+        .await;
+    let resolved = session.sdk_config().await;
+
+    // WHEN clients are built from each
+    let from_explicit = Clients::from_conf(&explicit);
+    let from_resolved = Clients::from_conf(&resolved);
+
+    // THEN the explicit settings reach every client, and otherwise ours apply (not the SDK's
+    // defaults of 3 attempts and 20 s backoff)
+    let attempts = |c: &Clients| {
+        [
+            c.dynamodb.config().retry_config().map(|r| r.max_attempts()),
+            c.iam.config().retry_config().map(|r| r.max_attempts()),
+            c.lambda.config().retry_config().map(|r| r.max_attempts()),
+            c.logs.config().retry_config().map(|r| r.max_attempts()),
+            c.apigateway
+                .config()
+                .retry_config()
+                .map(|r| r.max_attempts()),
+            c.sts.config().retry_config().map(|r| r.max_attempts()),
+        ]
+    };
+    let expected = if std::env::var_os("AWS_MAX_ATTEMPTS").is_some() {
+        provision::retry_config().max_attempts()
+    } else {
+        2
+    };
+    assert_eq!(attempts(&from_explicit), [Some(expected); 6]);
+    let ours = provision::retry_config();
+    assert_eq!(attempts(&from_resolved), [Some(ours.max_attempts()); 6]);
+    assert_eq!(
+        from_resolved
+            .lambda
+            .config()
+            .retry_config()
+            .map(|r| r.max_backoff()),
+        Some(provision::MAX_BACKOFF)
+    );
 }
