@@ -74,7 +74,7 @@ async fn plan_lists_every_change_made_behind_its_back_and_up_restores_the_stack(
         .send()
         .await
         .unwrap();
-    apigw
+    let foreign_integration = apigw
         .create_integration()
         .api_id(&api_id)
         .integration_type(IntegrationType::HttpProxy)
@@ -83,7 +83,10 @@ async fn plan_lists_every_change_made_behind_its_back_and_up_restores_the_stack(
         .payload_format_version("1.0")
         .send()
         .await
-        .unwrap();
+        .unwrap()
+        .integration_id()
+        .unwrap()
+        .to_string();
     let rogue = apigw
         .create_authorizer()
         .api_id(&api_id)
@@ -220,9 +223,29 @@ async fn plan_lists_every_change_made_behind_its_back_and_up_restores_the_stack(
         "deleted function URL",
         "removed resource policy statement rogue",
         "route POST /wish-list-service: updated (authorization)",
+        &format!("deleted integration {foreign_integration} (not part of the stack)"),
     ] {
         assert!(said.contains(expected), "missing {expected:?} in:\n{said}");
     }
+    // the function's configuration, reset field by field,
+    let function_update = said
+        .lines()
+        .find(|l| l.contains(&format!("function {function}: updated (")))
+        .unwrap_or_else(|| panic!("no update of function {function} in:\n{said}"));
+    for field in ["runtime", "handler", "timeout s", "environment"] {
+        assert!(
+            function_update.contains(field),
+            "{field:?} not reset in: {function_update}"
+        );
+    }
+    // and, once, that the authorizer listing cannot be read (moto answers it with a 500), so
+    // an authorizer no route references would go unseen
+    assert_eq!(
+        said.matches("listing the authorizers of HTTP API").count(),
+        1,
+        "{said}"
+    );
+    assert!(said.contains("cannot be seen"), "{said}");
 
     // AND the next plan is clean, and the hand-made additions are really gone
     let (code, after) = plan(session.endpoint(), STACK, zip, &[]);
@@ -269,4 +292,11 @@ async fn plan_lists_every_change_made_behind_its_back_and_up_restores_the_stack(
         .unwrap();
     assert_eq!(config.handler(), Some("bootstrap"));
     assert_eq!(config.timeout(), Some(10));
+    assert_eq!(config.runtime(), Some(&Runtime::from("provided.al2023")));
+    let variables = config.environment().and_then(|e| e.variables()).unwrap();
+    assert_eq!(
+        variables.get("TABLE_NAME").map(String::as_str),
+        Some("wishctl-drift-items")
+    );
+    assert!(!variables.contains_key("DEBUG"), "{variables:?}");
 }
