@@ -61,14 +61,26 @@ fn main() -> ExitCode {
             };
         }
     };
-    cmd::init_tracing();
+    // `wishctl dev` writes every log line through a bounded queue (a stalled stderr reader must
+    // not stall the server); the other commands write to stderr directly.
+    let diagnostics = match &cli.command {
+        Command::Dev(args) => cmd::Diagnostics::queued(args.log.report_format()),
+        _ => cmd::Diagnostics::default(),
+    };
+    diagnostics.init_tracing();
+    let code = run(cli, &diagnostics);
+    diagnostics.flush();
+    code
+}
+
+fn run(cli: Cli, diagnostics: &cmd::Diagnostics) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            diagnostics.line(format!("error: cannot start the async runtime: {err}"));
             return ExitCode::FAILURE;
         }
     };
@@ -82,7 +94,7 @@ fn main() -> ExitCode {
             Command::Gc(args) => cmd::gc::run(args).await,
             Command::Logs(args) => cmd::logs::run(args).await,
             Command::Policy(args) => cmd::policy::run(args),
-            Command::Dev(args) => cmd::dev::run(args).await,
+            Command::Dev(args) => cmd::dev::run(args, diagnostics.clone()).await,
             Command::Token(args) => cmd::token::run(args).await,
             Command::Build(args) => cmd::build::run(args).await,
             Command::Verify(args) => cmd::verify::run(args).await,
@@ -91,7 +103,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            diagnostics.line(format!("error: {err:#}"));
             ExitCode::FAILURE
         }
     }

@@ -538,6 +538,49 @@ async fn dev_with_a_dynamodb_endpoint_creates_the_table_and_keeps_items_there() 
 }
 
 #[test]
+fn dev_with_a_dynamodb_endpoint_that_never_answers_fails_instead_of_hanging() {
+    // GIVEN a "DynamoDB" that accepts connections and never answers
+    let stalled = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", stalled.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in stalled.incoming().map_while(Result::ok).take(64) {
+            held.push(stream);
+        }
+    });
+    // WHEN `wishctl dev` is pointed at it
+    let dev_dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(WISHCTL)
+        .args(["dev", "--port", "0", "--log", "off", "--dev-dir"])
+        .arg(dev_dir.path())
+        .args(["--dynamodb-endpoint", &endpoint, "--table", "never"])
+        .env_remove("RUST_LOG")
+        .env_remove("AWS_PROFILE")
+        .envs(testkit::moto::aws_env(&endpoint))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wishctl starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text);
+        let _ = tx.send(text);
+    });
+    // THEN it gives up by itself (its client's operation timeout) and says on what; the patience
+    // here is many times that timeout
+    let stderr = rx.recv_timeout(Duration::from_secs(60));
+    let _ = child.kill();
+    let status = child.wait().expect("wait");
+    let stderr = stderr.expect("wishctl dev gave up by itself instead of waiting forever");
+    assert!(!status.success());
+    assert!(stderr.contains("preparing table never on"), "{stderr}");
+    assert!(stderr.contains("timeout"), "{stderr}");
+}
+
+#[test]
 fn dev_with_an_issuer_needs_an_audience() {
     let out = wishctl(&[
         "dev",
@@ -799,27 +842,64 @@ fn dev_refuses_an_issuer_with_credentials_without_echoing_them() {
     );
 }
 
+/// A request the server cannot parse, on a connection of its own: the status of its answer (0
+/// when none comes within 5 s). The server logs, at DEBUG, that the connection ended with an
+/// error.
+async fn unparsable_request_status(port: u16) -> u16 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        stream
+            .write_all(b"GET /wish-list-service HTTP/1.1\r\nno colon here\r\n\r\n")
+            .await
+            .ok()?;
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+        String::from_utf8_lossy(&answer)
+            .split(' ')
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0)
+}
+
 #[tokio::test]
-async fn a_stderr_nobody_reads_never_freezes_the_server() {
-    // GIVEN `wishctl dev` logging every request to a stderr pipe that is never read
+async fn a_stderr_nobody_reads_never_freezes_the_server_even_at_debug_level() {
+    // GIVEN `wishctl dev` at RUST_LOG=debug, logging every request to a stderr pipe that is never
+    // read
     let dev_dir = tempfile::tempdir().expect("tempdir");
     let dev_dir_arg = dir_arg(dev_dir.path());
-    let mut dev = DevProcess::start_full(&["--dev-dir", &dev_dir_arg, "--log", "text"], &[], false);
-    // WHEN far more log lines are due than the pipe (64 KiB, about 300 lines) and the log's queue
-    // (4096 lines) hold together
+    let mut dev = DevProcess::start_full(
+        &["--dev-dir", &dev_dir_arg, "--log", "text"],
+        &[("RUST_LOG", "debug".to_string())],
+        false,
+    );
+    // WHEN far more log lines are due than the pipe (64 KiB, a few hundred lines) and the log's
+    // queue (4096 lines) hold together: each round a request log line and a DEBUG line about a
+    // connection that sent something unparsable
     let client = client();
-    for _ in 0..5000 {
-        // THEN every request is still answered
+    for round in 0..3000 {
+        // THEN every request is still answered, the bad ones included
+        let bad = unparsable_request_status(dev.port).await;
+        assert!((400..500).contains(&bad), "round {round}: {bad}");
         let status = client
             .get(dev.url())
             .send()
             .await
             .map(|r| r.status().as_u16())
             .unwrap_or(0);
-        assert_eq!(status, 200);
+        assert_eq!(status, 200, "round {round}");
     }
     assert!(dev.still_running());
-    // AND once stderr is read again, the log says how many lines it had to drop
+    // AND once stderr is read again, the log says how many lines it had to drop, and the DEBUG
+    // lines went through the same queue
     let stderr = dev.held_stderr.take().expect("held stderr");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -829,17 +909,21 @@ async fn a_stderr_nobody_reads_never_freezes_the_server() {
             }
         }
     });
+    let _ = unparsable_request_status(dev.port).await;
     let _ = get(&dev.url()).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let mut seen = Vec::new();
-    while !seen
-        .iter()
-        .any(|l: &String| l.contains("dropped_log_lines="))
-    {
+    let (mut dropped_report, mut debug_line, mut lines) = (false, false, 0);
+    while !(dropped_report && debug_line) {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         match rx.recv_timeout(left) {
-            Ok(line) => seen.push(line),
-            Err(_) => panic!("no dropped_log_lines report in {} lines", seen.len()),
+            Ok(line) => {
+                lines += 1;
+                dropped_report |= line.contains("dropped_log_lines=");
+                debug_line |= line.contains("DEBUG") && line.contains("connection ended");
+            }
+            Err(_) => panic!(
+                "in {lines} lines: a dropped_log_lines report: {dropped_report}, a DEBUG line: {debug_line}"
+            ),
         }
     }
 }

@@ -1,9 +1,10 @@
 //! `bootstrap`: the wish-list Lambda for `provided.al2023`.
 //!
-//! Reads `TABLE_NAME`, builds the DynamoDB client once per process, and serves API Gateway
-//! payload 2.0 events with `lambda_runtime`. Events arrive as raw JSON (`serde_json::Value`,
-//! which any event the Runtime API delivers deserialises into) and are decoded by our own
-//! lenient code, so no event can crash the process.
+//! Reads `TABLE_NAME`, builds the DynamoDB client once per process (with attempt and operation
+//! timeouts under the function's timeout), and serves API Gateway payload 2.0 events with
+//! `lambda_runtime`. Events arrive as raw JSON (`serde_json::Value`, which any event the Runtime
+//! API delivers deserialises into) and are decoded by our own lenient code, so no event can crash
+//! the process.
 
 use std::sync::Arc;
 
@@ -33,7 +34,9 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
-/// The store, built once per process: the DynamoDB table named by `TABLE_NAME`, or, with
+/// The store, built once per process: the DynamoDB table named by `TABLE_NAME` (the client with
+/// the store's attempt and operation timeouts, [`DynamoStore::timeout_config`], so that a stalled
+/// DynamoDB gets a 503 within the function's timeout instead of a hung invocation), or, with
 /// `WISHLIST_STORE=memory`, items kept in this process (local runs and benchmarks only: a
 /// Lambda's memory is per instance and lost on recycle).
 async fn build_store() -> Result<Arc<dyn Store>, &'static str> {
@@ -46,7 +49,10 @@ async fn build_store() -> Result<Arc<dyn Store>, &'static str> {
                     (wishctl up sets it on the function)",
         );
     };
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(DynamoStore::timeout_config())
+        .load()
+        .await;
     Ok(Arc::new(DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&config),
         table,

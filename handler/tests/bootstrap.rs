@@ -473,6 +473,48 @@ async fn a_dynamodb_failure_is_a_502_and_not_a_crash() {
 }
 
 #[tokio::test]
+async fn a_dynamodb_that_never_answers_gets_503_before_the_functions_timeout_and_no_hang() {
+    // GIVEN bootstrap whose DynamoDB endpoint accepts connections and never answers
+    let stalled = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", stalled.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = stalled.accept().await {
+            held.push(stream);
+        }
+    });
+    let emulator = RuntimeEmulator::start().await.unwrap();
+    let mut env = aws_env(&endpoint);
+    env.push(("TABLE_NAME", TABLE.to_string()));
+    let mut child = emulator.spawn_function(&host_bootstrap(), &env).unwrap();
+    // WHEN a GET and a POST arrive
+    let post = event("POST", Some(r#"{"name": "n"}"#), Some("auth0|alice"));
+    for request in [event("GET", None, None), post] {
+        // THEN each is answered (the emulator waits 20 s; the Lambda's default timeout is 10 s,
+        // the client's operation timeout 6 s) with a 503 that says to retry
+        let outcome = emulator
+            .invoke(serde_json::to_value(&request).unwrap(), TIMEOUT)
+            .await
+            .expect("an answer instead of a hung invocation");
+        let response: HttpApiResponse = serde_json::from_value(outcome.response()).unwrap();
+        assert_eq!(response.status_code, 503, "{}", response.body);
+        assert!(
+            body(&response)["message"]
+                .as_str()
+                .unwrap()
+                .contains("retry"),
+            "{}",
+            response.body
+        );
+    }
+    // AND the process serves on
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "bootstrap must still be running"
+    );
+}
+
+#[tokio::test]
 async fn a_missing_table_name_is_reported_as_an_init_error() {
     let emulator = RuntimeEmulator::start().await.unwrap();
     let mut child = emulator.spawn_function(&host_bootstrap(), &[]).unwrap();

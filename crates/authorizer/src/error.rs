@@ -1,3 +1,8 @@
+//! The authorizer's errors: [`AuthError`], why a request is refused, with the status (401 or
+//! 403) and the `www-authenticate` header API Gateway would answer; [`FetchError`], why the
+//! issuer's discovery document or JWKS could not be fetched; [`ConfigError`], settings an
+//! authorizer cannot be built from. No message ever repeats a token.
+
 use thiserror::Error;
 
 /// Why a request was refused. `Display` is the `error_description` API Gateway would send back in

@@ -13,12 +13,14 @@
 //! tokens with that key, or asks the endpoint as a pipeline would.
 //!
 //! It is built for hostile clients: connection cap, header and body time limits, size limits,
-//! and a request log that never blocks ([`ServerLimits`], [`RequestLog`]).
+//! and a request log that never blocks ([`ServerLimits`], [`RequestLog`]); [`LogQueue`] is the
+//! bounded, dropping writer that `wishctl dev` sends all its log lines through.
 //!
 //! Not here: flags and printing (`deploy`), the authorizer rules themselves (`authorizer`).
 
 mod dev_key;
 pub mod event;
+mod log_queue;
 mod request_log;
 mod server;
 mod token_endpoint;
@@ -27,10 +29,11 @@ pub use dev_key::{
     default_dev_dir, DevClient, DevKey, DevKeyError, KeyOrigin, MintedToken, TokenRequest,
     CLIENT_SECRET_FILE, DEFAULT_AUDIENCE, DEFAULT_SUBJECT, DEV_CLIENT_ID, KEY_FILE,
 };
-pub use request_log::{LineLog, LogFormat, RequestLog, RequestRecord, LOG_QUEUE_CAPACITY};
+pub use log_queue::{LogQueue, QueuedLine, LOG_QUEUE_CAPACITY, LOG_QUEUE_MAX_BYTES};
+pub use request_log::{LineLog, LogFormat, RequestLog, RequestRecord};
 pub use server::{
     self_issuer_url, DevServer, DevServerError, DevServerOptions, ServerLimits, ServerStats,
-    TokenIssuer, DISCOVERY_PATH, JWKS_PATH, MAX_REQUEST_BYTES,
+    TokenIssuer, DISCOVERY_PATH, JWKS_PATH, MAX_LINGERING_REFUSALS, MAX_REQUEST_BYTES,
 };
 pub use token_endpoint::{ISSUED_TOKEN_LIFETIME, MAX_TOKEN_REQUEST_BYTES, TOKEN_PATH};
 

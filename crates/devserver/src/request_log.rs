@@ -1,19 +1,16 @@
 //! The request log: one record per request, never the `Authorization` header, a token or a
-//! client secret. Writing it never holds up a request: [`LineLog`] hands each record to a thread
-//! of its own through a bounded queue, and when that queue is full (whoever reads stderr has
-//! stalled) the record is dropped and counted instead of waited for; the writer reports how many
-//! were dropped once it can write again.
+//! client secret. Writing it never holds up a request: [`LineLog`] hands each record, as a line,
+//! to a [`LogQueue`] (a bounded queue in front of a thread of its own), and when that queue is
+//! full (whoever reads stderr has stalled) the line is dropped and counted instead of waited
+//! for; the writer reports how many were dropped once it can write again.
 
 use std::fmt;
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 
 use serde::Serialize;
 
-/// Records waiting for the writer before new ones are dropped.
-pub const LOG_QUEUE_CAPACITY: usize = 4096;
+use crate::log_queue::{LogQueue, LOG_QUEUE_CAPACITY};
 
 /// One request as logged: never the `Authorization` header or the token.
 #[derive(Debug, Clone, Serialize)]
@@ -110,10 +107,15 @@ impl fmt::Debug for RequestLog {
 }
 
 impl RequestLog {
-    /// Lines on stderr in `format`, written by their own thread.
+    /// Lines on stderr in `format`, written by a queue and thread of their own.
     pub fn stderr(format: LogFormat) -> std::io::Result<RequestLog> {
         LineLog::spawn(format, Box::new(std::io::stderr()), LOG_QUEUE_CAPACITY)
             .map(RequestLog::Lines)
+    }
+
+    /// Lines in `format` on `queue`, shared with whatever else writes there.
+    pub fn lines(queue: LogQueue, format: LogFormat) -> RequestLog {
+        RequestLog::Lines(LineLog::new(queue, format))
     }
 
     pub(crate) fn record(&self, record: &RequestRecord) {
@@ -134,97 +136,54 @@ impl RequestLog {
     }
 }
 
-/// A bounded queue in front of a writer thread.
+/// Request records as lines of a [`LogQueue`]: formatted on the request's task (a few hundred
+/// bytes, microseconds) and written by the queue's thread.
 #[derive(Clone)]
 pub struct LineLog {
-    queue: SyncSender<RequestRecord>,
-    dropped: Arc<AtomicU64>,
+    queue: LogQueue,
+    format: LogFormat,
 }
 
 impl fmt::Debug for LineLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LineLog")
+            .field("format", &self.format)
             .field("dropped", &self.dropped())
             .finish_non_exhaustive()
     }
 }
 
 impl LineLog {
-    /// Starts the writer thread for `out`, with room for `capacity` waiting records.
+    /// Records in `format` on `queue`, which other lines may share (`wishctl dev` puts its
+    /// diagnostics there too).
+    pub fn new(queue: LogQueue, format: LogFormat) -> LineLog {
+        LineLog { queue, format }
+    }
+
+    /// A queue of its own for `out`, with room for `capacity` waiting records.
     pub fn spawn(
         format: LogFormat,
         out: Box<dyn Write + Send>,
         capacity: usize,
     ) -> std::io::Result<LineLog> {
-        let (queue, records) = sync_channel::<RequestRecord>(capacity.max(1));
-        let dropped = Arc::new(AtomicU64::new(0));
-        let counter = Arc::clone(&dropped);
-        std::thread::Builder::new()
-            .name("request-log".into())
-            .spawn(move || write_lines(format, out, &records, &counter))?;
-        Ok(LineLog { queue, dropped })
+        LogQueue::spawn(out, capacity, format).map(|queue| LineLog::new(queue, format))
     }
 
     /// Queues `record`, or drops and counts it when the queue is full. Never blocks.
     pub fn push(&self, record: &RequestRecord) {
-        match self.queue.try_send(record.clone()) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        let line = match self.format {
+            LogFormat::Json => match serde_json::to_string(record) {
+                Ok(line) => line,
+                Err(_) => return,
+            },
+            LogFormat::Text => format!("time={} {record}", record.time),
+        };
+        self.queue.push_line(line);
     }
 
-    /// Records dropped so far.
+    /// Lines dropped so far by the queue (its other lines included).
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-}
-
-fn write_lines(
-    format: LogFormat,
-    out: Box<dyn Write + Send>,
-    records: &Receiver<RequestRecord>,
-    dropped: &AtomicU64,
-) {
-    let mut out = std::io::BufWriter::new(out);
-    let mut reported = 0;
-    while let Ok(first) = records.recv() {
-        for record in std::iter::once(first).chain(records.try_iter()) {
-            let now_dropped = dropped.load(Ordering::Relaxed);
-            if now_dropped > reported {
-                let lost = now_dropped - reported;
-                reported = now_dropped;
-                let written = match format {
-                    LogFormat::Json => writeln!(
-                        out,
-                        "{}",
-                        serde_json::json!({"time": record.time, "dropped_log_lines": lost})
-                    ),
-                    LogFormat::Text => writeln!(
-                        out,
-                        "time={} dropped_log_lines={lost} (the log was not read fast enough)",
-                        record.time
-                    ),
-                };
-                if written.is_err() {
-                    return;
-                }
-            }
-            let written = match format {
-                LogFormat::Json => match serde_json::to_string(&record) {
-                    Ok(line) => writeln!(out, "{line}"),
-                    Err(_) => Ok(()),
-                },
-                LogFormat::Text => writeln!(out, "time={} {record}", record.time),
-            };
-            if written.is_err() {
-                return;
-            }
-        }
-        if out.flush().is_err() {
-            return;
-        }
+        self.queue.dropped()
     }
 }
 

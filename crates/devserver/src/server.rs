@@ -1,7 +1,8 @@
 //! The HTTP server: accept on 127.0.0.1, route, authorize, build the event, run the handler.
 //!
 //! It is written to survive hostile clients (see [`ServerLimits`]): at most `max_connections`
-//! connections at once (one more is answered 503 and closed), request headers must arrive within
+//! connections at once (one more is answered 503 and closed; the refusals themselves are bounded
+//! too, see [`MAX_LINGERING_REFUSALS`]), request headers must arrive within
 //! `header_read_timeout` (which also closes idle keep-alive connections), a body must arrive
 //! within `body_read_timeout` (else 408) and within 10 MB (else 413, refused unread when its
 //! `content-length` says so), GET and HEAD bodies are never read, and the request log never
@@ -39,6 +40,19 @@ pub const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 /// The JWKS the dev server's own issuer serves.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+/// Refused connections (over `max_connections`) kept open at once, for at most a second each,
+/// to read what their client sends so that closing does not reset the connection before the
+/// client has read its 503. A flood past this many is answered 503 and closed at once, on the
+/// accept loop, without a task: a refusal never costs more than this many tasks.
+pub const MAX_LINGERING_REFUSALS: usize = 32;
+
+/// The answer to a connection over the cap.
+const REFUSAL: &str = concat!(
+    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n",
+    "content-length: 33\r\nconnection: close\r\nretry-after: 1\r\n\r\n",
+    r#"{"message":"Service Unavailable"}"#
+);
 
 /// The issuer URL of the dev server's own issuer on `port`: `http://127.0.0.1:{port}/`.
 pub fn self_issuer_url(port: u16) -> String {
@@ -144,7 +158,10 @@ pub struct ServerStats {
     pub open_connections: usize,
     /// Connections answered 503 because `max_connections` were open.
     pub refused_connections: u64,
-    /// Request log records dropped because the log's reader was too slow.
+    /// Refused connections still held open now (at most [`MAX_LINGERING_REFUSALS`]).
+    pub lingering_refusals: usize,
+    /// Log lines dropped because the log's reader was too slow: request records, and the other
+    /// lines of a queue the request log shares (`wishctl dev`'s diagnostics).
     pub dropped_log_lines: u64,
 }
 
@@ -158,6 +175,8 @@ struct State {
     limits: ServerLimits,
     connections: Arc<Semaphore>,
     refused: AtomicU64,
+    /// One permit per refused connection still open (see [`MAX_LINGERING_REFUSALS`]).
+    lingering: Arc<Semaphore>,
 }
 
 /// A running dev server. Dropping it (or [`DevServer::shutdown`]) stops it.
@@ -221,6 +240,7 @@ impl DevServer {
             limits: options.limits,
             connections: Arc::new(Semaphore::new(options.limits.max_connections.max(1))),
             refused: AtomicU64::new(0),
+            lingering: Arc::new(Semaphore::new(MAX_LINGERING_REFUSALS)),
         });
         let accept = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
         let keys = state.authorizer.prefetch().await;
@@ -262,6 +282,7 @@ impl DevServer {
             open_connections: self.state.limits.max_connections.max(1)
                 - self.state.connections.available_permits(),
             refused_connections: self.state.refused.load(Ordering::Relaxed),
+            lingering_refusals: MAX_LINGERING_REFUSALS - self.state.lingering.available_permits(),
             dropped_log_lines: self.state.log.dropped(),
         }
     }
@@ -306,7 +327,15 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
         let _ = stream.set_nodelay(true);
         let Ok(permit) = Arc::clone(&state.connections).try_acquire_owned() else {
             state.refused.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(refuse_connection(stream));
+            match Arc::clone(&state.lingering).try_acquire_owned() {
+                Ok(lingering) => {
+                    tokio::spawn(async move {
+                        refuse_connection(stream).await;
+                        drop(lingering);
+                    });
+                }
+                Err(_) => refuse_at_once(stream),
+            }
             continue;
         };
         let state = Arc::clone(&state);
@@ -333,13 +362,8 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
 /// read and discarded (up to 64 KiB, for at most a second) so that closing does not reset the
 /// connection before the client has read the answer.
 async fn refuse_connection(mut stream: TcpStream) {
-    const BODY: &str = r#"{"message":"Service Unavailable"}"#;
-    let response = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\r\n{BODY}",
-        BODY.len()
-    );
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        if stream.write_all(response.as_bytes()).await.is_err() {
+        if stream.write_all(REFUSAL.as_bytes()).await.is_err() {
             return;
         }
         let _ = stream.shutdown().await;
@@ -353,6 +377,20 @@ async fn refuse_connection(mut stream: TcpStream) {
         }
     })
     .await;
+}
+
+/// The answer to a connection over the cap when [`MAX_LINGERING_REFUSALS`] are already held:
+/// 503 written without waiting (it fits in a new socket's empty send buffer; if not, the client
+/// just sees the connection close), then closed. A client that had already sent a request may
+/// see a reset instead of the 503; under such a flood that is the price of not holding it.
+fn refuse_at_once(stream: TcpStream) {
+    use std::io::Write as _;
+    // As a plain socket (still non-blocking): tokio's own `try_write` would wait for a
+    // readiness event the reactor has not seen yet on a socket accepted a moment ago.
+    if let Ok(stream) = stream.into_std() {
+        let _ = (&stream).write(REFUSAL.as_bytes());
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+    }
 }
 
 async fn respond(

@@ -1,6 +1,6 @@
 //! The dev server against clients that misbehave on purpose, over raw TCP: slowloris headers, a
-//! body that never ends, a GET with a body it never sends, more idle connections than allowed,
-//! and a request log whose reader has stalled. In each case the server keeps serving others.
+//! body that never ends, a GET with a body it never sends, more idle connections than allowed
+//! (and a flood of them), and a request log whose reader has stalled. In each case the server keeps serving others.
 
 use std::io::Write as _;
 use std::sync::{mpsc, Arc, Mutex};
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use devserver::{
     self_issuer_url, DevKey, DevServer, DevServerOptions, LineLog, LogFormat, RequestLog,
-    ServerLimits, TokenIssuer, TokenRequest, DEFAULT_AUDIENCE,
+    ServerLimits, TokenIssuer, TokenRequest, DEFAULT_AUDIENCE, MAX_LINGERING_REFUSALS,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -234,6 +234,55 @@ async fn connections_over_the_cap_get_503_and_service_resumes_when_they_go() {
     while fx.server.stats().open_connections > 8 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    assert_eq!(get_status(&fx.server).await, 200);
+}
+
+#[tokio::test]
+async fn a_flood_over_the_cap_holds_a_bounded_number_of_refusals_and_each_gets_503() {
+    // GIVEN a server with 2 slots, both held by idle clients
+    let fx = start(limits(2, 30_000, 5_000), RequestLog::Off).await;
+    wait_for_no_connections(&fx.server).await;
+    let idle = vec![connect(&fx.server).await, connect(&fx.server).await];
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while fx.server.stats().open_connections < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(fx.server.stats().open_connections, 2);
+    // WHEN 200 more clients connect and keep their connections open, sending nothing
+    const FLOOD: usize = 200;
+    let mut flood = Vec::new();
+    let mut most_lingering = 0;
+    for _ in 0..FLOOD {
+        flood.push(connect(&fx.server).await);
+        most_lingering = most_lingering.max(fx.server.stats().lingering_refusals);
+    }
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while fx.server.stats().refused_connections < FLOOD as u64
+        && tokio::time::Instant::now() < deadline
+    {
+        most_lingering = most_lingering.max(fx.server.stats().lingering_refusals);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // THEN every one is refused, and the server never holds more than its bound of them
+    assert_eq!(fx.server.stats().refused_connections, FLOOD as u64);
+    assert!(
+        most_lingering <= MAX_LINGERING_REFUSALS,
+        "{most_lingering} refused connections held at once"
+    );
+    // AND each gets a whole 503 and its connection is closed by the server
+    for stream in &mut flood {
+        let answer = read_until_closed(stream)
+            .await
+            .expect("the server closes a refused connection");
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(
+            answer.ends_with(r#"{"message":"Service Unavailable"}"#),
+            "{answer}"
+        );
+    }
+    // AND once the idle clients go, others are served again
+    drop(idle);
+    wait_for_no_connections(&fx.server).await;
     assert_eq!(get_status(&fx.server).await, 200);
 }
 

@@ -1,10 +1,17 @@
-//! [`DynamoStore`]: items in a DynamoDB table (key `id`, S). A `GET` page is one or more
-//! `Scan` calls from the cursor's id (`ExclusiveStartKey`) until the page is full; a `POST` is a
-//! conditional `PutItem` that never overwrites.
+//! [`DynamoStore`]: items in a DynamoDB table keyed by [`stack::TABLE_KEY`] (`id`, S). A `GET`
+//! page is one or more `Scan` calls from the cursor's id (`ExclusiveStartKey`) until the page is
+//! full; a `POST` is a conditional `PutItem` that never overwrites.
+//!
+//! The DynamoDB clients of `bootstrap` and of `wishctl dev` ([`DynamoStore::open_local`]) carry
+//! [`DynamoStore::timeout_config`]: without it the SDK waits for a stalled endpoint forever (it
+//! sets no attempt or operation timeout by default), and the Lambda would hang until its own
+//! timeout instead of answering 503.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::client::Waiters as _;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
@@ -20,12 +27,41 @@ use crate::{Item, Store, StoreError};
 /// DynamoDB returns up to 1 MB per call and a page holds at most 5 MB).
 const MAX_SCANS_PER_PAGE: usize = 10_000;
 
-/// Items in a DynamoDB table whose partition key is `id` (S).
+/// The attribute that holds an item's id: the table's partition key.
+const KEY: &str = stack::TABLE_KEY.name;
+
+/// Items in a DynamoDB table whose partition key is [`stack::TABLE_KEY`] (`id`, S).
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
     page_size: Option<i32>,
+}
+
+impl DynamoStore {
+    /// The longest one HTTP attempt of a DynamoDB call may take (connecting included) before
+    /// the SDK gives up on it and retries. A `Scan` of 1 MB or a `PutItem` takes milliseconds to
+    /// tens of milliseconds; 2 s is room for a slow moment and short enough for a retry to fit.
+    pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+
+    /// The longest one DynamoDB call may take with all its retries: under the function's
+    /// default timeout of 10 s (`wishctl up --timeout`), so that a stalled or throttling
+    /// DynamoDB gets a 503 answer from the function rather than a Lambda timeout (which API
+    /// Gateway turns into a bare 503 only after the full 10 s, and which recycles the instance).
+    pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(6);
+
+    /// The longest a TCP (and TLS) connection to DynamoDB may take to open.
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+    /// The timeouts of every DynamoDB client the store builds: [`Self::CONNECT_TIMEOUT`],
+    /// [`Self::ATTEMPT_TIMEOUT`] and [`Self::OPERATION_TIMEOUT`].
+    pub fn timeout_config() -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(Self::CONNECT_TIMEOUT)
+            .operation_attempt_timeout(Self::ATTEMPT_TIMEOUT)
+            .operation_timeout(Self::OPERATION_TIMEOUT)
+            .build()
+    }
 }
 
 impl DynamoStore {
@@ -47,12 +83,14 @@ impl DynamoStore {
     /// DynamoDB-compatible server (DynamoDB Local, moto) and the table on it, created if missing
     /// (returns whether it was). Region and credentials come from the usual environment when
     /// set; otherwise `us-east-1` and placeholder credentials (local servers accept any, but the
-    /// SDK insists on having some).
+    /// SDK insists on having some). The client has the store's [`DynamoStore::timeout_config`],
+    /// so a server that stops answering fails the call instead of holding `wishctl dev` up.
     pub async fn open_local(
         endpoint: &str,
         table: &str,
     ) -> Result<(DynamoStore, bool), StoreError> {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(DynamoStore::timeout_config())
             .endpoint_url(endpoint)
             .region(
                 aws_config::meta::region::RegionProviderChain::default_provider()
@@ -79,7 +117,7 @@ impl DynamoStore {
         &self.table
     }
 
-    /// Creates the table (on-demand, key `id`) unless it exists, and waits until it is active.
+    /// Creates the table (on-demand, key [`stack::TABLE_KEY`]) unless it exists, and waits until it is active.
     /// For local DynamoDB-compatible servers; deployed tables are created by `wishctl up`.
     pub async fn create_table_if_missing(&self) -> Result<bool, StoreError> {
         match self
@@ -94,9 +132,9 @@ impl DynamoStore {
                 if err
                     .as_service_error()
                     .is_some_and(|e| e.is_resource_not_found_exception()) => {}
-            Err(err) => return Err(classify("describing table", &self.table, err)),
+            Err(err) => return Err(classify("describing", &self.table, err)),
         }
-        let key = stack::TABLE_KEY.name;
+        let key = KEY;
         let created = self
             .client
             .create_table()
@@ -105,7 +143,7 @@ impl DynamoStore {
             .attribute_definitions(
                 AttributeDefinition::builder()
                     .attribute_name(key)
-                    .attribute_type(ScalarAttributeType::S)
+                    .attribute_type(ScalarAttributeType::from(stack::TABLE_KEY.attribute_type))
                     .build()
                     .map_err(|e| StoreError::Failed(e.to_string()))?,
             )
@@ -124,7 +162,7 @@ impl DynamoStore {
                 if err
                     .as_service_error()
                     .is_some_and(|e| e.is_resource_in_use_exception()) => {}
-            Err(err) => return Err(classify("creating table", &self.table, err)),
+            Err(err) => return Err(classify("creating", &self.table, err)),
         }
         self.client
             .wait_until_table_exists()
@@ -145,7 +183,7 @@ impl Store for DynamoStore {
         let mut start_key = request
             .after
             .as_ref()
-            .map(|id| HashMap::from([("id".to_string(), AttributeValue::S(id.clone()))]));
+            .map(|id| HashMap::from([(KEY.to_string(), AttributeValue::S(id.clone()))]));
         for _ in 0..MAX_SCANS_PER_PAGE {
             // Ask for no more than the page can take plus one (to learn whether more exist).
             let wanted = i32::try_from(page.wanted()).unwrap_or(i32::MAX);
@@ -201,7 +239,8 @@ impl Store for DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item_to_attributes(item)))
-            .condition_expression("attribute_not_exists(id)")
+            .condition_expression("attribute_not_exists(#key)")
+            .expression_attribute_names("#key", KEY)
             .send()
             .await;
         match result {
@@ -257,7 +296,7 @@ where
 
 fn item_to_attributes(item: &Item) -> HashMap<String, AttributeValue> {
     let mut attributes = HashMap::from([
-        ("id".to_string(), AttributeValue::S(item.id.clone())),
+        (KEY.to_string(), AttributeValue::S(item.id.clone())),
         ("name".to_string(), AttributeValue::S(item.name.clone())),
     ]);
     let optional = [
@@ -279,7 +318,7 @@ fn item_to_attributes(item: &Item) -> HashMap<String, AttributeValue> {
 fn item_from_attributes(attributes: &HashMap<String, AttributeValue>) -> Option<Item> {
     let string = |key: &str| attributes.get(key).and_then(|v| v.as_s().ok()).cloned();
     Some(Item {
-        id: string("id")?,
+        id: string(KEY)?,
         name: string("name")?,
         description: string("description"),
         url: string("url"),
@@ -308,8 +347,44 @@ mod tests {
     }
 
     #[test]
+    fn the_id_is_stored_under_the_key_of_the_stacks_table() {
+        let item = Item {
+            id: "abc".into(),
+            name: "n".into(),
+            description: None,
+            url: None,
+            created_at: None,
+            created_by: None,
+        };
+        let attributes = item_to_attributes(&item);
+        assert_eq!(
+            attributes.get(stack::TABLE_KEY.name),
+            Some(&AttributeValue::S("abc".into()))
+        );
+        assert_eq!(
+            ScalarAttributeType::from(stack::TABLE_KEY.attribute_type),
+            ScalarAttributeType::S,
+            "the table key's type is one DynamoDB knows"
+        );
+    }
+
+    #[test]
+    fn every_client_has_attempt_and_operation_timeouts_under_the_functions_timeout() {
+        let timeouts = DynamoStore::timeout_config();
+        let attempt = DynamoStore::ATTEMPT_TIMEOUT;
+        let operation = DynamoStore::OPERATION_TIMEOUT;
+        assert_eq!(timeouts.operation_attempt_timeout(), Some(attempt));
+        assert_eq!(timeouts.operation_timeout(), Some(operation));
+        assert!(attempt < operation);
+        let function_timeout = Duration::from_secs(u64::from(
+            stack::FunctionSettings::default().timeout_seconds,
+        ));
+        assert!(operation < function_timeout);
+    }
+
+    #[test]
     fn items_without_a_name_are_skipped_not_fatal() {
-        let attributes = HashMap::from([("id".to_string(), AttributeValue::S("x".into()))]);
+        let attributes = HashMap::from([(KEY.to_string(), AttributeValue::S("x".into()))]);
         assert_eq!(item_from_attributes(&attributes), None);
     }
 }

@@ -56,7 +56,7 @@ pub struct DevArgs {
     pub dev_dir: Option<PathBuf>,
 
     /// Request log on stderr: one line per request, never the token. Lines that stderr cannot
-    /// take in time are dropped and counted, never waited for.
+    /// take in time (these and every other log line) are dropped and counted, never waited for.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log: LogFormat,
 
@@ -83,7 +83,19 @@ pub enum LogFormat {
     Off,
 }
 
-pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
+impl LogFormat {
+    /// The format of the log's report of dropped lines.
+    pub fn report_format(self) -> devserver::LogFormat {
+        match self {
+            LogFormat::Json => devserver::LogFormat::Json,
+            LogFormat::Text | LogFormat::Off => devserver::LogFormat::Text,
+        }
+    }
+}
+
+/// Serves until Ctrl-C or SIGTERM. `diagnostics` is where its own lines go (a queue on stderr
+/// that never blocks, see [`super::Diagnostics`]), the request log included.
+pub async fn run(args: DevArgs, diagnostics: super::Diagnostics) -> anyhow::Result<ExitCode> {
     if args.max_connections == 0 {
         anyhow::bail!("--max-connections must be at least 1");
     }
@@ -105,7 +117,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
             let (key, origin) = DevKey::load_or_create(&dev_dir)
                 .context("preparing the local signing key (use --dev-dir to put it elsewhere)")?;
             if origin == KeyOrigin::Created {
-                eprintln!("created a new signing key in {}", key.path().display());
+                diagnostics.line(format!(
+                    "created a new signing key in {}",
+                    key.path().display()
+                ));
             }
             dev_client = Some(key.client().clone());
             TokenIssuer::SelfIssued(Arc::new(key))
@@ -124,7 +139,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     options.listen = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
     options.audiences = audiences;
     options.scopes = args.scopes.clone();
-    options.log = request_log(args.log);
+    options.log = request_log(args.log, &diagnostics);
     options.limits = ServerLimits {
         max_connections: args.max_connections,
         header_read_timeout: args.header_read_timeout,
@@ -134,10 +149,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("starting the dev server on 127.0.0.1:{}", args.port))?;
     if let Err(err) = server.key_status() {
-        eprintln!(
+        diagnostics.line(format!(
             "warning: cannot fetch the signing keys of {}: {err}\n         POST requests are refused until the issuer answers",
             server.settings().issuer
-        );
+        ));
     }
     println!(
         "{}",
@@ -145,7 +160,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     );
 
     wait_for_shutdown().await;
-    eprintln!("stopping");
+    diagnostics.line("stopping");
     server.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
@@ -168,18 +183,19 @@ async fn open_store(args: &DevArgs) -> anyhow::Result<(Arc<dyn Store>, String)> 
     Ok((Arc::new(store), label))
 }
 
-/// The request log: lines on stderr written by a thread of their own behind a bounded queue, so a
-/// stalled stderr reader never holds up a request (lines it cannot take are dropped and counted).
-fn request_log(format: LogFormat) -> RequestLog {
+/// The request log: lines of the diagnostics' queue, written to stderr by a thread of their own,
+/// so a stalled stderr reader never holds up a request (lines it cannot take are dropped and
+/// counted).
+fn request_log(format: LogFormat, diagnostics: &super::Diagnostics) -> RequestLog {
     let format = match format {
         LogFormat::Off => return RequestLog::Off,
         LogFormat::Text => devserver::LogFormat::Text,
         LogFormat::Json => devserver::LogFormat::Json,
     };
-    match RequestLog::stderr(format) {
-        Ok(log) => log,
-        Err(err) => {
-            eprintln!("warning: no request log: cannot start its thread: {err}");
+    match diagnostics.queue() {
+        Some(queue) => RequestLog::lines(queue.clone(), format),
+        None => {
+            diagnostics.line("warning: no request log: its log thread did not start");
             RequestLog::Off
         }
     }
