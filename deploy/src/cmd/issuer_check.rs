@@ -69,6 +69,10 @@ fn shown(url: &str) -> String {
             let _ = parsed.set_password(None);
             format!("{parsed} (user info removed)")
         }
+        // `user:password@host` without a scheme parses as scheme `user` and no host.
+        Ok(parsed) if parsed.host().is_none() && url.contains('@') => {
+            "(a string that is not a URL)".to_string()
+        }
         Ok(_) => url.to_string(),
         Err(_) if url.contains('@') => "(a string that is not a URL)".to_string(),
         Err(_) => url.to_string(),
@@ -145,9 +149,10 @@ pub async fn check(issuer: &Issuer, allow_loopback_http: bool) -> anyhow::Result
     }
     check_scheme(jwks_uri, allow_loopback_http).map_err(|_| {
         anyhow::anyhow!(
-            "issuer check: the `jwks_uri` {jwks_uri} of {discovery_url} is not https, while the \
+            "issuer check: the `jwks_uri` {} of {discovery_url} is not https, while the \
              issuer is: API Gateway fetches the keys over https only. Fix the issuer's discovery \
-             document (--skip-issuer-check skips this check)"
+             document (--skip-issuer-check skips this check)",
+            shown(jwks_uri)
         )
     })?;
     let jwks = match fetch(&client, jwks_uri, MAX_JWKS_BYTES).await {
@@ -288,6 +293,11 @@ mod tests {
         );
         assert!(!shown("https://alice@keys.example.com/").contains("alice"));
         assert!(!shown("alice:s3cret@not a url").contains("s3cret"));
+        assert!(!shown("alice:s3cret@keys.example.com/jwks").contains("s3cret"));
+        assert_eq!(
+            shown("https://keys.example.com/a@b"),
+            "https://keys.example.com/a@b"
+        );
         assert_eq!(
             shown("https://keys.example.com/jwks"),
             "https://keys.example.com/jwks"
