@@ -2,24 +2,16 @@
 //! http on 127.0.0.1: the test-only allowance `WISHCTL_TEST_ALLOW_LOOPBACK_HTTP_ISSUER=1` stands
 //! in for https; the https rule itself is unit-tested in cmd/issuer_check.rs and refused here
 //! without the allowance). Configuration traps stop the run before any AWS call.
-//!
-//! Also the other setting every run starts from: the AWS retry settings, from the environment,
-//! the profile, or ours (counted on an endpoint that throttles every call).
 
 #![allow(clippy::unwrap_used)]
 
 #[path = "support/cli.rs"]
 mod cli;
 
-use std::collections::BTreeMap;
 use std::process::Output;
-use std::sync::Arc;
-use std::time::Duration;
 
 use cli::{artifact, command, moto, stderr};
 use serde_json::json;
-use testkit::aws_proxy::{AwsCall, AwsProxy, ModelSettings};
-use testkit::faults::throttle_response;
 use testkit::issuer::{DiscoveryMode, TestIssuer};
 
 const ALLOW: &str = "WISHCTL_TEST_ALLOW_LOOPBACK_HTTP_ISSUER";
@@ -254,70 +246,4 @@ async fn a_jwks_uri_with_user_info_is_refused_and_its_credentials_never_printed(
     assert!(!printed.contains("hunter2"), "{printed}");
     assert!(!printed.contains("keyreader"), "{printed}");
     assert_eq!(issuer.jwks_requests(), 0);
-}
-
-/// Runs `wishctl outputs` against an endpoint that throttles every call, with `env` set (and
-/// no other retry settings); returns the most attempts any one call got.
-fn attempts_when_everything_throttles(proxy: &AwsProxy, env: &[(&str, &str)]) -> usize {
-    proxy.reset();
-    let mut run = command(proxy.endpoint(), &["outputs", "--stack", "demo"]);
-    run.env_remove("AWS_MAX_ATTEMPTS")
-        .env_remove("AWS_RETRY_MODE")
-        .env("AWS_CONFIG_FILE", "/nonexistent/wishctl-test/config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/wishctl-test/credentials",
-        );
-    for (key, value) in env {
-        run.env(key, value);
-    }
-    let output = run.output().unwrap();
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("Rate exceeded"),
-        "{}",
-        stderr(&output)
-    );
-    let mut per_call: BTreeMap<String, usize> = BTreeMap::new();
-    for record in proxy.records() {
-        let key = format!("{} {:?}", record.call, record.call.resource);
-        *per_call.entry(key).or_default() += 1;
-    }
-    per_call.into_values().max().unwrap_or(0)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retry_attempts_come_from_the_environment_then_the_profile_then_wishctl() {
-    // GIVEN an endpoint that answers every call with its service's throttling error, and a
-    // profile that sets max_attempts = 3
-    let session = moto().await;
-    let proxy = AwsProxy::start(
-        session.endpoint(),
-        ModelSettings::latency_only(Duration::ZERO),
-    )
-    .await
-    .unwrap();
-    proxy.set_responder(Some(Arc::new(|call: &AwsCall| {
-        Some(throttle_response(call))
-    })));
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config");
-    std::fs::write(&config, "[default]\nmax_attempts = 3\n").unwrap();
-    let config = config.to_str().unwrap();
-
-    // WHEN wishctl runs with AWS_MAX_ATTEMPTS=2, with the profile, with both, and with neither
-    let env_only = attempts_when_everything_throttles(&proxy, &[("AWS_MAX_ATTEMPTS", "2")]);
-    let profile_only = attempts_when_everything_throttles(&proxy, &[("AWS_CONFIG_FILE", config)]);
-    let both = attempts_when_everything_throttles(
-        &proxy,
-        &[("AWS_CONFIG_FILE", config), ("AWS_MAX_ATTEMPTS", "2")],
-    );
-    let neither = attempts_when_everything_throttles(&proxy, &[]);
-
-    // THEN each call was tried as often as the setting of highest precedence says: the
-    // environment, then the profile, then wishctl's own 6
-    assert_eq!(
-        [env_only, profile_only, both, neither],
-        [2, 3, 2, provision::MAX_ATTEMPTS as usize]
-    );
 }
