@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
 # wishctl up / down benchmark against AWS's timing model (testkit's AwsProxy in front of moto:
-# IAM propagation, Pending / InProgress functions, CREATING / DELETING tables, API Gateway's
-# rate limit, 50 ms per call) and against moto alone, side by side with the walkthrough's
-# steps done one by one with the aws CLI through the same model. Prints each operation's wall
-# time, calls and the bound the model forces on it.
+# IAM propagation of roles and of their policies, Pending / InProgress functions, CREATING /
+# DELETING tables, API Gateway's rate limit, the model's latency per call) and against moto
+# alone, side by side with the walkthrough's steps done one by one with the aws CLI and with
+# `cargo lambda deploy` of the same code (role + function), through the same model. Prints
+# each operation's wall time, the time its changes are ready by the model, its calls and the
+# bound the model forces on it, then what every wait cost in calls, API Gateway's request
+# rate, the zip bytes sent again during IAM propagation and when the role's policy took effect.
 #
-#   bash bench/deploy/run.sh                       # RUNS=3 AWS_RUNS=1, release build
-#   AWS_RUNS=0 bash bench/deploy/run.sh            # without the aws CLI (about 40 s a run)
+#   bash bench/deploy/run.sh                       # RUNS=3 AWS_RUNS=1 CARGO_LAMBDA_RUNS=1, release build
+#   AWS_RUNS=0 CARGO_LAMBDA_RUNS=0 bash bench/deploy/run.sh   # wishctl only (about 25 s a run)
 #   bash bench/deploy/run.sh --profile dev         # reuse the test build (no fat-LTO build)
 #   LATENCY_MS=100 MODEL_SCALE=0.5 bash bench/deploy/run.sh
 #
-# Needs the repo's venv with moto[server] and awscli (scripts/setup.sh creates it; this script
-# installs awscli into it if it is missing).
+# Needs the repo's venv with moto[server] (scripts/setup.sh creates it). This script installs
+# into it what is missing: awscli, and cargo-lambda pinned below, from PyPI's prebuilt binary
+# wheel (a few seconds; building it from crates.io takes hundreds of crates). The moto server
+# the benchmark starts loads AWS's managed IAM policies (MOTO_IAM_LOAD_MANAGED_POLICIES), which
+# `cargo lambda deploy` attaches to the role it creates.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+
+CARGO_LAMBDA_VERSION=1.9.2
 
 if [ ! -x .venv/bin/moto_server ]; then
     echo "no .venv with moto: run scripts/setup.sh first" >&2
@@ -22,5 +30,10 @@ fi
 if [ ! -x .venv/bin/aws ]; then
     .venv/bin/pip install --quiet awscli
 fi
+if [ "${CARGO_LAMBDA_RUNS:-1}" != 0 ] &&
+    ! .venv/bin/cargo-lambda lambda --version 2>/dev/null | grep -q "^cargo-lambda $CARGO_LAMBDA_VERSION "; then
+    .venv/bin/pip install --quiet "cargo-lambda==$CARGO_LAMBDA_VERSION"
+fi
 export AWS_CLI="$PWD/.venv/bin/aws"
+export CARGO_LAMBDA="$PWD/.venv/bin/cargo-lambda"
 exec cargo bench -p deploy --bench up_down "$@"

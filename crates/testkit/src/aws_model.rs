@@ -1,10 +1,19 @@
 //! A timing model of AWS's control plane, applied by [`crate::aws_proxy::AwsProxy`] in front of
 //! moto, which makes everything happen at once. It makes AWS's documented waits happen:
 //!
-//! - IAM propagation: for [`ModelSettings::iam_propagation`] after `CreateRole` (or
-//!   `UpdateAssumeRolePolicy`), `CreateFunction` / `UpdateFunctionConfiguration` naming that
-//!   role fail with `InvalidParameterValueException` "The role defined for the function cannot
-//!   be assumed by Lambda.".
+//! - IAM propagation of a role: for [`ModelSettings::iam_propagation`] after `CreateRole`,
+//!   `CreateFunction` / `UpdateFunctionConfiguration` naming that role fail with
+//!   `InvalidParameterValueException` "The role defined for the function cannot be assumed by
+//!   Lambda.", and `sts:AssumeRole` of it fails with `AccessDenied`. An
+//!   `UpdateAssumeRolePolicy` that makes Lambda trusted where it was not starts the wait again;
+//!   one that keeps Lambda trusted does not (Lambda could assume the role under either version
+//!   of the document).
+//! - IAM propagation of a role's permissions: for [`ModelSettings::iam_policy_propagation`]
+//!   after `PutRolePolicy` / `AttachRolePolicy`, the role's sessions (the function's own calls)
+//!   do not have the new permissions yet: [`TimingModel::policy_effective_at`] says when they
+//!   will, and [`TimingModel::refuse_as_role`] answers a call made as the role with
+//!   `AccessDeniedException` until then. The proxy cannot tell which calls are made as the role
+//!   (moto's Lambda never runs the function), so it applies this only through those two methods.
 //! - A new function is `Pending` for [`ModelSettings::function_pending`]; after an update its
 //!   `LastUpdateStatus` is `InProgress` for [`ModelSettings::function_update`]; an update
 //!   meanwhile fails with `ResourceConflictException`.
@@ -29,7 +38,7 @@ use http_body_util::Full;
 use hyper::Response;
 use serde_json::Value;
 
-use crate::aws_call::AwsCall;
+use crate::aws_call::{percent_decode, AwsCall};
 use crate::faults::error_response;
 
 /// The durations and limits of the model.
@@ -37,8 +46,11 @@ use crate::faults::error_response;
 pub struct ModelSettings {
     /// Added to every call before it is forwarded (one round trip to the region).
     pub latency: Duration,
-    /// How long after `CreateRole` Lambda refuses the role.
+    /// How long after `CreateRole` Lambda (and `sts:AssumeRole`) refuses the role.
     pub iam_propagation: Duration,
+    /// How long after `PutRolePolicy` / `AttachRolePolicy` the role's sessions lack the new
+    /// permissions (the function's first DynamoDB calls get `AccessDeniedException`).
+    pub iam_policy_propagation: Duration,
     /// How long a new function stays `Pending`.
     pub function_pending: Duration,
     /// How long `LastUpdateStatus` stays `InProgress` after an update.
@@ -54,33 +66,64 @@ pub struct ModelSettings {
 }
 
 impl Default for ModelSettings {
-    /// AWS's waits as documented or commonly measured. Real durations vary from run to run;
-    /// these are typical values, and every benchmark states the settings it used.
+    /// AWS's waits. Where AWS documents a figure it is used as documented; where AWS documents
+    /// only that a wait exists (most of them: "eventually consistent", "asynchronous"), the
+    /// duration is a typical value, said so below. Real durations vary from run to run, and
+    /// every benchmark states the settings it used.
     fn default() -> Self {
         ModelSettings {
-            // A round trip from a machine in the region's continent to a regional endpoint,
-            // TLS connection reused: tens of ms (the deploy benchmark has used 50 ms since
-            // issue 3).
+            // Not documented by AWS: an assumption. One HTTPS round trip from a machine on the
+            // region's continent to a regional endpoint, TLS connection reused, is tens of ms;
+            // 50 ms is the figure the deploy benchmark has used since issue 3
+            // (bench/deploy/up_down.rs takes it from here).
             latency: Duration::from_millis(50),
-            // IAM is eventually consistent ("IAM ... changes ... take time to become visible",
-            // IAM user guide, "Troubleshooting IAM: changes that I make are not always
-            // immediately visible"); Lambda refuses a new role for "several seconds"
-            // (DESIGN.md); cargo-lambda probes up to about 20 s. Commonly observed: 5-10 s.
+            // Documented as a wait, not as a duration. IAM user guide, "Troubleshoot IAM",
+            // section "Changes that I make are not always immediately visible"
+            // (https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency):
+            // IAM is eventually consistent and a change takes time to become visible; AWS
+            // advises not to put IAM changes on a critical path. Lambda's side of it is the
+            // `CreateFunction` error "The role defined for the function cannot be assumed by
+            // Lambda." (Lambda API reference, CreateFunction, InvalidParameterValueException).
+            // 7 s is a typical observed value, not an AWS figure; cargo-lambda's own probe
+            // (crates/cargo-lambda-deploy/src/roles.rs: it sleeps 5 s, then tries
+            // `sts:AssumeRole` twice, 5 s apart, telling its user "this can take up to 20
+            // seconds") assumes the same order of magnitude.
             iam_propagation: Duration::from_secs(7),
-            // Lambda developer guide, "Lambda function states": a zip function outside a VPC
-            // is Pending for "a few seconds" (typically 1-5 s).
+            // Same IAM page: a policy put on a role is a change like any other, so the role's
+            // sessions get it only after it has propagated. Not documented as a duration; taken
+            // equal to the role's own propagation (the same mechanism).
+            iam_policy_propagation: Duration::from_secs(7),
+            // Lambda developer guide, "Lambda function states"
+            // (https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html): every new
+            // function is `Pending` before `Active`, and API actions that operate on it fail
+            // meanwhile. The guide gives no duration for a zip function outside a VPC (AWS
+            // Compute Blog, "Tracking the state of AWS Lambda functions": "in most cases, this
+            // process is very fast"); 3 s is a typical observed value, an assumption.
             function_pending: Duration::from_secs(3),
-            // Same page: LastUpdateStatus InProgress after UpdateFunctionCode /
-            // UpdateFunctionConfiguration, typically 1-3 s for a zip function outside a VPC.
+            // Same page, "Function states during updates": `LastUpdateStatus` is `InProgress`
+            // after `UpdateFunctionCode` / `UpdateFunctionConfiguration`, and another update
+            // meanwhile fails (`ResourceConflictException`). No documented duration; 2 s is an
+            // assumption (typical for a small zip outside a VPC).
             function_update: Duration::from_secs(2),
-            // DynamoDB developer guide, CreateTable: "CREATING ... for a few seconds" for an
-            // on-demand table without indexes (typically 5-10 s observed).
+            // DynamoDB API reference, CreateTable
+            // (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CreateTable.html):
+            // "CreateTable is an asynchronous operation ... immediately returns a response
+            // with a TableStatus of CREATING. After the table is created, DynamoDB sets the
+            // TableStatus to ACTIVE. You can perform read and write operations only on an
+            // ACTIVE table." No documented duration; 6 s is a typical observed value for an
+            // on-demand table without indexes, an assumption.
             table_creating: Duration::from_secs(6),
-            // DeleteTable: the table is DELETING until DynamoDB completes the deletion
-            // (seconds for an empty table).
+            // DynamoDB API reference, DeleteTable
+            // (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_DeleteTable.html):
+            // the table is in the DELETING state until DynamoDB completes the deletion. No
+            // documented duration; 4 s for an empty table is an assumption.
             table_deleting: Duration::from_secs(4),
-            // API Gateway quotas ("API Gateway quotas for configuring and running an HTTP
-            // API" / management API throttling): 10 requests/s per account, burst 40.
+            // Documented. API Gateway developer guide, "Amazon API Gateway quotas"
+            // (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html),
+            // table "API Gateway quotas for creating, deploying and managing an API", row
+            // "Total operations": 10 requests per second with a burst quota of 40, per account,
+            // not increasable (the operations listed above that row have lower limits of their
+            // own; none of them is an HTTP API call wishctl makes).
             apigateway_rate: 10.0,
             apigateway_burst: 40.0,
         }
@@ -93,6 +136,7 @@ impl ModelSettings {
         ModelSettings {
             latency,
             iam_propagation: Duration::ZERO,
+            iam_policy_propagation: Duration::ZERO,
             function_pending: Duration::ZERO,
             function_update: Duration::ZERO,
             table_creating: Duration::ZERO,
@@ -109,6 +153,7 @@ impl ModelSettings {
         ModelSettings {
             latency: self.latency.mul_f64(f),
             iam_propagation: self.iam_propagation.mul_f64(f),
+            iam_policy_propagation: self.iam_policy_propagation.mul_f64(f),
             function_pending: self.function_pending.mul_f64(f),
             function_update: self.function_update.mul_f64(f),
             table_creating: self.table_creating.mul_f64(f),
@@ -123,6 +168,30 @@ pub const REFUSED_ROLE: &str = "role not propagated";
 pub const REFUSED_CONFLICT: &str = "update in progress";
 pub const REFUSED_RATE: &str = "API Gateway rate limit";
 pub const REFUSED_TABLE: &str = "table not ready";
+pub const REFUSED_POLICY: &str = "role policy not yet effective";
+
+/// What the model knows of a role it saw created or changed.
+#[derive(Debug, Clone)]
+struct RoleTimes {
+    /// When the role is visible everywhere: `sts:AssumeRole` by a principal its trust policy
+    /// names works from then on.
+    visible_at: Instant,
+    /// When Lambda can assume it; `None` while its trust policy does not name Lambda.
+    lambda_at: Option<Instant>,
+    /// When the permissions last put on it (`PutRolePolicy` / `AttachRolePolicy`) take effect
+    /// for its sessions; `None` if the model saw none put.
+    policy_at: Option<Instant>,
+}
+
+impl RoleTimes {
+    fn settled(now: Instant) -> Self {
+        RoleTimes {
+            visible_at: now,
+            lambda_at: Some(now),
+            policy_at: None,
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 struct FunctionTimes {
@@ -145,7 +214,7 @@ struct Bucket {
 
 #[derive(Debug)]
 struct State {
-    roles: HashMap<String, Instant>,
+    roles: HashMap<String, RoleTimes>,
     functions: HashMap<String, FunctionTimes>,
     tables: HashMap<String, TableTimes>,
     bucket: Bucket,
@@ -188,6 +257,104 @@ impl TimingModel {
 
     pub fn settings(&self) -> &ModelSettings {
         &self.settings
+    }
+
+    /// Records what a successful IAM call did to a role: `CreateRole`, `UpdateAssumeRolePolicy`,
+    /// `PutRolePolicy`, `AttachRolePolicy`, `DeleteRole` (`request` is the call's form body;
+    /// without one, a role's trust policy is taken to name Lambda). [`TimingModel::observe`]
+    /// calls it; a benchmark that reads the proxy's call log can feed a model of its own with
+    /// it, since IAM calls carry the role's name.
+    pub fn observe_iam(&self, call: &AwsCall, request: &[u8], status: u16) {
+        if call.service != "iam" || !(200..300).contains(&status) {
+            return;
+        }
+        let Some(role) = call.resource.clone() else {
+            return;
+        };
+        let now = Instant::now();
+        let s = &self.settings;
+        let mut state = self.lock();
+        match call.operation.as_str() {
+            "CreateRole" => {
+                let trusts = form_field(request, "AssumeRolePolicyDocument")
+                    .is_none_or(|doc| trusts_lambda(&doc));
+                let visible_at = now + s.iam_propagation;
+                state.roles.insert(
+                    role,
+                    RoleTimes {
+                        visible_at,
+                        lambda_at: trusts.then_some(visible_at),
+                        policy_at: None,
+                    },
+                );
+            }
+            "UpdateAssumeRolePolicy" => {
+                let trusts =
+                    form_field(request, "PolicyDocument").is_none_or(|doc| trusts_lambda(&doc));
+                let times = state
+                    .roles
+                    .entry(role)
+                    .or_insert_with(|| RoleTimes::settled(now));
+                times.lambda_at = match (trusts, times.lambda_at) {
+                    // Lambda may assume it under the old document and the new one alike.
+                    (true, Some(at)) => Some(at),
+                    // Newly trusted: Lambda sees the new document once it has propagated.
+                    (true, None) => Some(now + s.iam_propagation),
+                    (false, _) => None,
+                };
+            }
+            "PutRolePolicy" | "AttachRolePolicy" => {
+                let times = state
+                    .roles
+                    .entry(role)
+                    .or_insert_with(|| RoleTimes::settled(now));
+                times.policy_at = Some(now + s.iam_policy_propagation);
+            }
+            "DeleteRole" => {
+                state.roles.remove(&role);
+            }
+            _ => {}
+        }
+    }
+
+    /// When Lambda can assume `role` (`CreateFunction` naming it succeeds), if the model saw
+    /// the role created or its trust policy changed; `None` otherwise, or while its trust
+    /// policy does not name Lambda.
+    pub fn role_usable_at(&self, role: &str) -> Option<Instant> {
+        self.lock().roles.get(role).and_then(|t| t.lambda_at)
+    }
+
+    /// When the permissions last put on `role` (`PutRolePolicy` / `AttachRolePolicy`) take
+    /// effect for its sessions, i.e. from when the function's own calls are allowed; `None` if
+    /// the model saw no policy put on it.
+    pub fn policy_effective_at(&self, role: &str) -> Option<Instant> {
+        self.lock().roles.get(role).and_then(|t| t.policy_at)
+    }
+
+    /// What AWS would answer at `at` to `call` made with `role`'s credentials (the function's
+    /// own calls) instead of running it: `AccessDeniedException` while the permissions last put
+    /// on the role have not taken effect; `None` when the call would be authorized. Only the
+    /// timing is modelled: the policy's content is not evaluated.
+    pub fn refuse_as_role(
+        &self,
+        role: &str,
+        call: &AwsCall,
+        at: Instant,
+    ) -> Option<(Response<Full<Bytes>>, &'static str)> {
+        let effective = self.policy_effective_at(role)?;
+        if at >= effective {
+            return None;
+        }
+        let resource = call.resource.as_deref().unwrap_or("*");
+        let action = format!("{}:{}", call.service, call.operation);
+        let message = format!(
+            "User: arn:aws:sts::123456789012:assumed-role/{role}/function is not authorized to perform: \
+             {action} on resource: {resource} because no identity-based policy allows the {action} action"
+        );
+        Some((
+            error_response(call, 400, "AccessDeniedException", &message),
+            REFUSED_POLICY,
+        ))
     }
 
     /// Forgets every resource (after moto is reset) and refills the bucket.
@@ -243,7 +410,7 @@ impl TimingModel {
                     let role = json["Role"].as_str().and_then(|arn| arn.rsplit('/').next());
                     if role
                         .and_then(|r| state.roles.get(r))
-                        .is_some_and(|at| now < *at)
+                        .is_some_and(|times| times.lambda_at.is_none_or(|at| now < at))
                     {
                         return Some((
                             error_response(
@@ -268,6 +435,20 @@ impl TimingModel {
                     return Some((
                         error_response(call, 409, "ResourceConflictException", &message),
                         REFUSED_CONFLICT,
+                    ));
+                }
+                None
+            }
+            ("sts", "AssumeRole") => {
+                let arn = form_field(body, "RoleArn")?;
+                let role = arn.rsplit('/').next()?;
+                if state.roles.get(role).is_some_and(|t| now < t.visible_at) {
+                    let message = format!(
+                        "User is not authorized to perform: sts:AssumeRole on resource: {arn}"
+                    );
+                    return Some((
+                        error_response(call, 403, "AccessDenied", &message),
+                        REFUSED_ROLE,
                     ));
                 }
                 None
@@ -332,16 +513,9 @@ impl TimingModel {
         let s = &self.settings;
         let mut state = self.lock();
         match (call.service.as_str(), call.operation.as_str()) {
-            ("iam", "CreateRole" | "UpdateAssumeRolePolicy") => {
-                if let Some(role) = &call.resource {
-                    state.roles.insert(role.clone(), now + s.iam_propagation);
-                }
-                body
-            }
-            ("iam", "DeleteRole") => {
-                if let Some(role) = &call.resource {
-                    state.roles.remove(role);
-                }
+            ("iam", _) => {
+                drop(state);
+                self.observe_iam(call, request, status);
                 body
             }
             ("lambda", "CreateFunction") => {
@@ -461,6 +635,21 @@ impl TimingModel {
     }
 }
 
+/// One field of a query-protocol (form) body, decoded.
+fn form_field(body: &[u8], name: &str) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    text.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (percent_decode(key) == name).then(|| percent_decode(&value.replace('+', " ")))
+    })
+}
+
+/// Whether a trust policy lets Lambda assume the role (names the service principal
+/// `lambda.amazonaws.com`).
+fn trusts_lambda(document: &str) -> bool {
+    document.contains("lambda.amazonaws.com")
+}
+
 /// A function configuration as Lambda shows it at `now`.
 fn function_state(config: &mut Value, now: Instant, active_at: Instant, settled_at: Instant) {
     if !config.is_object() {
@@ -526,6 +715,93 @@ mod tests {
         );
         std::thread::sleep(Duration::from_millis(100));
         assert!(model.refuse(&create, body).is_none());
+    }
+
+    #[test]
+    fn sts_refuses_to_assume_a_new_role_until_it_is_visible() {
+        let model = TimingModel::new(ModelSettings {
+            iam_propagation: Duration::from_millis(80),
+            ..ModelSettings::latency_only(Duration::ZERO)
+        });
+        model.observe_iam(&call("iam", "CreateRole", Some("r1")), b"", 200);
+        let assume = call("sts", "AssumeRole", None);
+        let body =
+            b"Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fr1&RoleSessionName=s";
+        let (response, why) = model.refuse(&assume, body).expect("refused");
+        assert_eq!((response.status().as_u16(), why), (403, REFUSED_ROLE));
+        assert_eq!(response.headers()["x-amzn-errortype"], "AccessDenied");
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(model.refuse(&assume, body).is_none());
+    }
+
+    #[test]
+    fn a_trust_policy_update_restarts_propagation_only_when_it_newly_trusts_lambda() {
+        let model = TimingModel::new(ModelSettings {
+            iam_propagation: Duration::from_secs(60),
+            ..ModelSettings::latency_only(Duration::ZERO)
+        });
+        let ec2 = b"Action=CreateRole&RoleName=r1&AssumeRolePolicyDocument=%7B%22Principal%22%3A%7B%22Service%22%3A%22ec2.amazonaws.com%22%7D%7D";
+        model.observe_iam(&call("iam", "CreateRole", Some("r1")), ec2, 200);
+        assert_eq!(model.role_usable_at("r1"), None);
+        let create = call("lambda", "CreateFunction", None);
+        let function = br#"{"FunctionName":"f","Role":"arn:aws:iam::1:role/r1"}"#;
+        assert!(model.refuse(&create, function).is_some());
+
+        let lambda = b"Action=UpdateAssumeRolePolicy&RoleName=r1&PolicyDocument=%7B%22Principal%22%3A%7B%22Service%22%3A%22lambda.amazonaws.com%22%7D%7D";
+        let update = call("iam", "UpdateAssumeRolePolicy", Some("r1"));
+        let before = Instant::now();
+        model.observe_iam(&update, lambda, 200);
+        let usable = model.role_usable_at("r1").expect("trusted now");
+        assert!(usable >= before + Duration::from_secs(60));
+        // Lambda was already trusted: a second update does not start the wait again.
+        std::thread::sleep(Duration::from_millis(5));
+        model.observe_iam(&update, lambda, 200);
+        assert_eq!(model.role_usable_at("r1"), Some(usable));
+        assert!(model.refuse(&create, function).is_some());
+    }
+
+    #[test]
+    fn a_role_policy_takes_effect_for_the_roles_own_calls_only_after_propagation() {
+        let model = TimingModel::new(ModelSettings {
+            iam_policy_propagation: Duration::from_secs(7),
+            ..ModelSettings::latency_only(Duration::ZERO)
+        });
+        let put_item = call("dynamodb", "PutItem", Some("t"));
+        assert_eq!(model.policy_effective_at("r1"), None);
+        assert!(model
+            .refuse_as_role("r1", &put_item, Instant::now())
+            .is_none());
+
+        let before = Instant::now();
+        model.observe_iam(&call("iam", "PutRolePolicy", Some("r1")), b"", 200);
+        let effective = model.policy_effective_at("r1").expect("recorded");
+        assert!(effective >= before + Duration::from_secs(7));
+        let (response, why) = model
+            .refuse_as_role("r1", &put_item, Instant::now())
+            .expect("denied");
+        assert_eq!((response.status().as_u16(), why), (400, REFUSED_POLICY));
+        assert_eq!(
+            response.headers()["x-amzn-errortype"],
+            "AccessDeniedException"
+        );
+        assert!(model.refuse_as_role("r1", &put_item, effective).is_none());
+        // Wishctl's own calls (not made as the role) are not affected.
+        assert!(model.refuse(&put_item, b"{}").is_none());
+        // A failed put changes nothing; deleting the role forgets it.
+        model.observe_iam(&call("iam", "PutRolePolicy", Some("r2")), b"", 400);
+        assert_eq!(model.policy_effective_at("r2"), None);
+        model.observe_iam(&call("iam", "DeleteRole", Some("r1")), b"", 200);
+        assert_eq!(model.policy_effective_at("r1"), None);
+    }
+
+    #[test]
+    fn scaling_scales_every_wait_and_latency_only_has_none() {
+        let scaled = ModelSettings::default().scaled(0.5);
+        assert_eq!(scaled.iam_policy_propagation, Duration::from_millis(3500));
+        assert_eq!(scaled.apigateway_rate, 10.0);
+        let plain = ModelSettings::latency_only(Duration::from_millis(5));
+        assert_eq!(plain.iam_policy_propagation, Duration::ZERO);
+        assert_eq!(plain.latency, Duration::from_millis(5));
     }
 
     #[test]
