@@ -14,7 +14,7 @@ use crate::observe;
 use crate::permission;
 use crate::plan::{Action, Plan};
 use crate::planning::{prepare, Prepared};
-use crate::role;
+use crate::role::{self, ObservedRole};
 use crate::table;
 use crate::ResourceKind;
 
@@ -41,6 +41,13 @@ pub(crate) async fn up(
     let settings = LockSettings::from_env();
     let mut first = Some(first);
     let mut created_group = false;
+    // The role goes first of all: the IAM propagation that follows it (seconds) is the long pole
+    // of a fresh stack, so it starts beside the lock's round trips instead of after them.
+    // Creating it is safe without the lock: its name is unique in the account, so a second run
+    // gets `EntityAlreadyExists` (and then plans again under the lock), and a role left by a run
+    // that dies here is a partial stack that `up` completes and `down` removes.
+    let mut created_role: Option<ObservedRole> = None;
+    let mut role_taken = false;
     // Bounded: the log group vanishes under us only while a `down` deletes it, at most a few
     // times in a row.
     for _ in 0..5 {
@@ -48,12 +55,50 @@ pub(crate) async fn up(
         let group_planned = first
             .as_ref()
             .is_none_or(|f| f.actions.log_group == Action::Create);
-        if group_planned {
-            created_group |=
-                log_group::create_if_missing(ctx, &group, spec.function.log_retention_days, &tags)
-                    .await?;
+        let role_planned = first.as_ref().filter(|f| f.actions.role == Action::Create);
+        let take_lock = async {
+            let mut created = false;
+            if group_planned {
+                created = log_group::create_if_missing(
+                    ctx,
+                    &group,
+                    spec.function.log_retention_days,
+                    &tags,
+                )
+                .await?;
+            }
+            anyhow::Ok((created, lock::acquire(ctx, &group, &settings).await?))
+        };
+        let create_role = async {
+            let Some(prepared) = role_planned else {
+                return Ok(None);
+            };
+            let names = &prepared.desired.names;
+            role::apply_role(
+                ctx,
+                &names.role,
+                &prepared.desired.tags,
+                None,
+                &Action::Create,
+            )
+            .await
+            .map(|arn| Some(created_observation(arn, &prepared.desired.tags)))
+        };
+        let (locked, role_created) = tokio::join!(fork(take_lock), fork(create_role));
+        let (group_created, acquired) = locked?;
+        created_group |= group_created;
+        match role_created {
+            Ok(Some(role)) => created_role = Some(role),
+            Ok(None) => {}
+            Err(err) if already_exists(&err) => role_taken = true,
+            Err(err) => {
+                if let Acquired::Held(lease) = acquired {
+                    lease.release(ctx).await;
+                }
+                return Err(err);
+            }
         }
-        let lease = match lock::acquire(ctx, &group, &settings).await? {
+        let lease = match acquired {
             Acquired::Held(lease) => lease,
             Acquired::NoLogGroup => {
                 first = None;
@@ -61,15 +106,21 @@ pub(crate) async fn up(
             }
         };
         let unchanged_since = !before.busy && lease.generation == before.generation + 1;
-        // A log group planned as new that this run did not create was created by another run:
-        // the observation is out of date then too.
+        // A log group or role planned as new that this run did not create was created by
+        // another run: the observation is out of date then too.
         let earlier = first
             .take()
             .filter(|f| unchanged_since && (f.actions.log_group != Action::Create || created_group))
+            .filter(|_| !role_taken)
             .map(|mut prepared| {
                 if created_group {
                     // Created above exactly as planned (retention and tags included).
                     prepared.actions.log_group = Action::NoChange;
+                }
+                if let Some(role) = created_role.clone() {
+                    // Created above exactly as planned (trust policy and tags included).
+                    prepared.observed.role = Some(role);
+                    prepared.actions.role = Action::NoChange;
                 }
                 prepared
             });
@@ -79,13 +130,16 @@ pub(crate) async fn up(
                 None => prepare(ctx, spec, code).await?,
             };
             let outputs = apply(ctx, &prepared).await?;
-            if created_group {
-                // Created by this run just before the lock, so the plan under the lock saw it.
+            // Created by this run just before the lock, so the plan under the lock saw them.
+            for (created, kind) in [
+                (created_group, ResourceKind::LogGroup),
+                (created_role.is_some(), ResourceKind::Role),
+            ] {
                 if let Some(change) = prepared
                     .plan
                     .changes
                     .iter_mut()
-                    .find(|c| c.kind == ResourceKind::LogGroup)
+                    .find(|c| created && c.kind == kind)
                 {
                     change.action = Action::Create;
                 }
@@ -100,6 +154,27 @@ pub(crate) async fn up(
         "log group {group} keeps disappearing while `up` takes the stack's lock: is a `wishctl down` \
          of this stack running in a loop? Retry when it has finished"
     )
+}
+
+/// What `CreateRole` made, as observing it would find it.
+fn created_observation(arn: String, tags: &stack::Tags) -> ObservedRole {
+    ObservedRole {
+        arn,
+        trust_policy: Some(stack::trust_policy()),
+        tags: tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        policy: None,
+        managed_policies: Vec::new(),
+        other_inline: Vec::new(),
+    }
+}
+
+/// Whether `CreateRole` failed because the role exists (another run made it).
+fn already_exists(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|cause| cause.to_string().contains("EntityAlreadyExists"))
 }
 
 /// Applies a prepared plan.
