@@ -1426,6 +1426,11 @@ fn print_tables(rows: &[Row], runs: usize, modelled: &str, model: &ModelSettings
     let ours = find("wishctl", Step::Fresh.label());
     let theirs = find("aws CLI script", "fresh up");
     let peer = find("cargo lambda deploy", "fresh deploy: role + function");
+    if theirs.is_nan() {
+        // AWS_RUNS=0: nothing to compare with.
+        println!("- fresh up under the model (done): wishctl {ours:.0} ms (the aws CLI script was not run)");
+        return;
+    }
     println!(
         "- fresh up under the model (done): wishctl {ours:.0} ms, aws CLI script {theirs:.0} ms: {:.1}x faster (target >= 5x); cargo lambda deploy of the role and function alone {} ms",
         theirs / ours,
