@@ -27,8 +27,11 @@ pub enum FaultKind {
     Reset,
     /// The call takes effect, then the connection is reset: the client never sees the answer.
     LostResponse,
-    /// The answer comes only after [`FaultPlan::stall`], past the client's attempt timeout; the
-    /// call takes effect late.
+    /// The call takes effect (forwarded at once, or with [`FaultPlan::with_late_effects`] at a
+    /// random moment within the stall), and its answer comes only [`FaultPlan::stall`] after
+    /// the call arrived, past the client's attempt timeout. The call takes effect whether or
+    /// not the client waits: a client that gives up and retries repeats a call that took
+    /// effect, or (late effects) one whose effect lands after the retry.
     Stall,
 }
 
@@ -69,6 +72,9 @@ pub struct FaultPlan {
     pub kinds: Vec<FaultKind>,
     /// How long a [`FaultKind::Stall`] holds the answer.
     pub stall: Duration,
+    /// Whether a stalled call takes effect at a random moment within the stall (picked by the
+    /// generator) instead of at once.
+    pub late_effects: bool,
 }
 
 impl FaultPlan {
@@ -79,11 +85,19 @@ impl FaultPlan {
             seed,
             kinds: FaultKind::ALL.to_vec(),
             stall,
+            late_effects: false,
         }
     }
 
     pub fn with_kinds(mut self, kinds: &[FaultKind]) -> Self {
         self.kinds = kinds.to_vec();
+        self
+    }
+
+    /// Stalled calls take effect at a random moment within the stall: before or after the
+    /// client's attempt timeout and its retry.
+    pub fn with_late_effects(mut self) -> Self {
+        self.late_effects = true;
         self
     }
 }
@@ -101,8 +115,17 @@ impl FaultInjector {
         FaultInjector { plan, rng }
     }
 
-    pub(crate) fn stall(&self) -> Duration {
-        self.plan.stall
+    /// How long a stall holds the answer, and how long after the fault its call takes effect.
+    pub(crate) fn stall_timing(&self) -> (Duration, Duration) {
+        let stall = self.plan.stall;
+        if !self.plan.late_effects {
+            return (stall, Duration::ZERO);
+        }
+        let unit = match self.rng.lock() {
+            Ok(mut rng) => rng.unit(),
+            Err(poisoned) => poisoned.into_inner().unit(),
+        };
+        (stall, stall.mul_f64(unit))
     }
 
     /// Whether this call fails, and how.
