@@ -7,6 +7,7 @@ use stack::{StackOutputs, StackSpec};
 use crate::api;
 use crate::calls::fork;
 use crate::context::Ctx;
+use crate::field::ApiField;
 use crate::function::{self, FunctionCode};
 use crate::lock::{self, Acquired, LockSettings};
 use crate::log_group;
@@ -189,12 +190,17 @@ async fn apply(ctx: &Ctx, prepared: &Prepared<'_>) -> anyhow::Result<StackOutput
     for change in plan.changes.iter().filter(|c| !c.action.is_change()) {
         ctx.progress.report(change.kind, &change.name, "unchanged");
     }
-    for id in &observed.apis.duplicates {
-        ctx.progress.report(
-            ResourceKind::Api,
-            &format!("{} ({id})", desired.names.api),
-            "also tagged for this stack (left over by an interrupted run); `down` removes it",
-        );
+    if actions.api.api.updates(ApiField::Duplicates) {
+        // Tagged for this stack but not the stack's API (the oldest): a create whose answer was
+        // lost and that took effect anyway. Nothing points at it; it goes.
+        for id in &observed.apis.duplicates {
+            api::delete(&ctx.clients.apigateway, id).await?;
+            ctx.progress.report(
+                ResourceKind::Api,
+                &format!("{} ({id})", desired.names.api),
+                "deleted (a duplicate tagged for this stack, left by a create whose answer was lost)",
+            );
+        }
     }
     let names = &desired.names;
     let tags = &desired.tags;

@@ -98,6 +98,8 @@ fields!(
         Integrations => "other integrations",
         Authorizers => "other authorizers",
         Stages => "other stages",
+        /// Further HTTP APIs tagged for the stack (a create whose answer was lost, repeated).
+        Duplicates => "duplicate http apis",
     }
 );
 

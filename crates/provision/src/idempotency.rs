@@ -43,6 +43,11 @@ pub(crate) fn resumable(err: &anyhow::Error) -> bool {
     })
 }
 
+/// Whether `err` is (or wraps) a lost answer: the call was sent and may still take effect.
+pub(crate) fn lost_answer(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| cause.to_string().contains(LOST))
+}
+
 /// API Gateway creates that a repeat would duplicate.
 const NOT_IDEMPOTENT: [&str; 6] = [
     "CreateApi",

@@ -107,6 +107,10 @@ pub const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(3);
 /// `max_attempts` says otherwise.
 pub const MAX_ATTEMPTS: u32 = 6;
 
+/// The longest `up` waits, after a run that lost a create's answer, for that call to land before
+/// it reads the stack a last time (the attempt timeout, if shorter).
+pub const SETTLE_AFTER_LOST_ANSWER: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The SDK retry behaviour for every client: standard mode, [`MAX_ATTEMPTS`] attempts, backoff
 /// from [`INITIAL_BACKOFF`] doubling up to [`MAX_BACKOFF`]. Throttling (`ThrottlingException`,
 /// `Throttling`, `TooManyRequestsException`, ...), 5xx answers, timeouts and broken connections
@@ -253,19 +257,31 @@ impl Provisioner {
     pub async fn up(&self, spec: &StackSpec, code: &FunctionCode) -> anyhow::Result<UpReport> {
         let resumable = async {
             let mut resumed = 0;
+            let mut lost = false;
+            // The plan of the run that did the work, when a last read after a lost answer made
+            // another run necessary.
+            let mut settled: Option<Plan> = None;
             loop {
                 match apply::up(&self.ctx, spec, code).await {
                     Err(err)
                         if resumed < idempotency::MAX_RESUMES && idempotency::resumable(&err) =>
                     {
                         resumed += 1;
+                        lost |= idempotency::lost_answer(&err);
                         self.ctx.progress.report(
                             ResourceKind::Api,
                             spec.name.as_str(),
                             format!("{err:#}; reading the stack again to continue"),
                         );
                     }
-                    other => return other,
+                    Ok((plan, outputs)) if lost && settled.is_none() => {
+                        if self.settled_after_lost_answer(spec, code).await? {
+                            return Ok((plan, outputs));
+                        }
+                        settled = Some(plan);
+                    }
+                    Ok((plan, outputs)) => return Ok((settled.unwrap_or(plan), outputs)),
+                    Err(err) => return Err(err),
                 }
             }
         };
@@ -275,6 +291,37 @@ impl Provisioner {
             plan,
             calls,
         })
+    }
+
+    /// After a run that lost a create's answer: that call was sent and AWS may still act on it
+    /// after the stack was read again (a second API, integration or route). Waits one attempt
+    /// timeout (at most [`SETTLE_AFTER_LOST_ANSWER`]) and reads the stack again: `true` when it
+    /// is as declared, `false` when another run must remove what the late call made twice.
+    async fn settled_after_lost_answer(
+        &self,
+        spec: &StackSpec,
+        code: &FunctionCode,
+    ) -> anyhow::Result<bool> {
+        let settle = self
+            .ctx
+            .clients
+            .apigateway
+            .config()
+            .timeout_config()
+            .and_then(|t| t.operation_attempt_timeout())
+            .unwrap_or(context::ATTEMPT_TIMEOUT)
+            .min(SETTLE_AFTER_LOST_ANSWER);
+        self.ctx.progress.report(
+            ResourceKind::Api,
+            spec.name.as_str(),
+            format!(
+                "an answer was lost: waiting {:.1}s for that call to land, then reading the stack again",
+                settle.as_secs_f64()
+            ),
+        );
+        tokio::time::sleep(settle).await;
+        let again = planning::plan(&self.ctx, spec, code).await?;
+        Ok(!again.changes.iter().any(|c| c.action.is_change()))
     }
 
     /// Removes everything the stack owns.

@@ -73,10 +73,11 @@ fn diff(desired: &Desired<'_>, observed: &Observed) -> Result<Actions, Provision
         &desired.function(desired.role_arn.clone()),
         observed.function.as_ref(),
     );
-    let api = api::diff(
+    let mut api = api::diff(
         &desired.api(desired.function_arn.clone()),
         observed.apis.api.as_ref(),
     );
+    api.add_duplicates(&observed.apis.duplicates);
     let permission = match (&observed.apis.api, &observed.function) {
         (Some(api), Some(_)) => permission::diff(
             &desired.env.execute_api_source_arn(&api.id),

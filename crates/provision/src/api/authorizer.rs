@@ -68,23 +68,39 @@ const LIST_ATTEMPTS: u32 = 2;
 /// The pause before that retry (jittered by the SDK).
 const LIST_RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// How hard [`list`] tries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ListEffort {
+    /// [`LIST_ATTEMPTS`] attempts: the listing every `plan` and `up` reads beside the routes.
+    Quick,
+    /// The client's own retry policy: when no route references an authorizer, the listing is
+    /// the only way to find one that an interrupted `up` created, and not finding it means
+    /// creating a second one.
+    Thorough,
+}
+
 /// The ids and names of the API's authorizers, every page. An error when the endpoint does not
 /// answer the listing (moto answers `GetAuthorizers` with a 500) or pages without end; the
 /// caller warns and goes on with the authorizers the routes reference.
 pub(crate) async fn list(
     apigw: &aws_sdk_apigatewayv2::Client,
     api_id: &str,
+    effort: ListEffort,
 ) -> anyhow::Result<Vec<(String, String)>> {
     let listing = || format!("listing the authorizers of HTTP API {api_id}");
-    // No more attempts than the client's own settings allow (AWS_MAX_ATTEMPTS=1 means one).
-    let attempts = apigw
-        .config()
-        .retry_config()
-        .map_or(LIST_ATTEMPTS, |r| r.max_attempts().min(LIST_ATTEMPTS));
-    let retry = aws_smithy_types::retry::RetryConfig::standard()
-        .with_max_attempts(attempts)
-        .with_initial_backoff(LIST_RETRY_BACKOFF)
-        .with_max_backoff(LIST_RETRY_BACKOFF);
+    let client_retry = apigw.config().retry_config().cloned();
+    let retry = match effort {
+        ListEffort::Thorough => client_retry.unwrap_or_else(crate::retry_config),
+        ListEffort::Quick => {
+            // No more attempts than the client's own settings allow (AWS_MAX_ATTEMPTS=1: one).
+            let attempts =
+                client_retry.map_or(LIST_ATTEMPTS, |r| r.max_attempts().min(LIST_ATTEMPTS));
+            aws_smithy_types::retry::RetryConfig::standard()
+                .with_max_attempts(attempts)
+                .with_initial_backoff(LIST_RETRY_BACKOFF)
+                .with_max_backoff(LIST_RETRY_BACKOFF)
+        }
+    };
     let mut listed = Vec::new();
     let mut pages = crate::pages::Pages::new(listing);
     let mut next = None;

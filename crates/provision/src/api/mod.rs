@@ -145,23 +145,12 @@ pub(crate) async fn observe(
             fork(integration::observe(apigw, &id)),
             fork(stage::observe(apigw, &id)),
             fork(stage::list(apigw, &id)),
-            fork(async { anyhow::Ok(authorizer::list(apigw, &id).await) }),
+            fork(async {
+                anyhow::Ok(authorizer::list(apigw, &id, authorizer::ListEffort::Quick).await)
+            }),
         )?
     } else {
         (Vec::new(), Vec::new(), None, Vec::new(), Ok(Vec::new()))
-    };
-    let listed = match listed {
-        Ok(listed) => Some(listed),
-        Err(err) => {
-            warnings.once("authorizer listing", || {
-                format!(
-                    "{err:#}; authorizers that no route references (left by an interrupted \
-                     `up`, or added by hand) cannot be seen: `plan` does not report them and \
-                     `up` neither adopts nor removes them"
-                )
-            });
-            None
-        }
     };
     // The stack's authorizer: the one the stack's JWT route points at (even if someone switched
     // its authorization off), else the one of the stack's name among the listed ones: an `up`
@@ -182,6 +171,32 @@ pub(crate) async fn observe(
                 .filter(|r| r.authorization == AuthorizationType::Jwt.as_str())
                 .find_map(|r| r.authorizer_id.clone())
         });
+    let listed = match listed {
+        Ok(listed) => Some(listed),
+        Err(quick) => {
+            // Without a route that references it, an authorizer an interrupted `up` created is
+            // found only by listing: try as hard as for any other call before giving up on it
+            // (giving up here means `up` creates a second one).
+            let retried = if children && referenced.is_none() {
+                authorizer::list(apigw, &id, authorizer::ListEffort::Thorough).await
+            } else {
+                Err(quick)
+            };
+            match retried {
+                Ok(listed) => Some(listed),
+                Err(err) => {
+                    warnings.once("authorizer listing", || {
+                        format!(
+                            "{err:#}; authorizers that no route references (left by an \
+                             interrupted `up`, or added by hand) cannot be seen: `plan` does not \
+                             report them and `up` neither adopts nor removes them"
+                        )
+                    });
+                    None
+                }
+            }
+        }
+    };
     let by_name = || {
         listed
             .as_ref()?
@@ -348,6 +363,26 @@ pub(crate) struct ApiPlan {
 }
 
 impl ApiPlan {
+    /// Further APIs tagged for the stack (the observation keeps the oldest as the stack's): drift
+    /// of the API that `up` removes.
+    pub fn add_duplicates(&mut self, duplicates: &[String]) {
+        if duplicates.is_empty() {
+            return;
+        }
+        let change = FieldChange::new(ApiField::Duplicates, list(duplicates), "(none)");
+        self.api = match std::mem::replace(&mut self.api, Action::NoChange) {
+            Action::NoChange => Action::Update {
+                fields: vec![change],
+            },
+            Action::Update { mut fields } => {
+                fields.push(change);
+                Action::Update { fields }
+            }
+            // Not reached: duplicates are only counted beside an existing API.
+            Action::Create => Action::Create,
+        };
+    }
+
     pub fn changes(&self, desired: &DesiredApi<'_>) -> Vec<Change> {
         let mut changes = vec![
             Change {

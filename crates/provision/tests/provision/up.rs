@@ -387,9 +387,7 @@ async fn second_up_with_the_same_inputs_makes_no_mutating_call() {
     );
 
     // WHEN up runs again with the same inputs (a fresh process: a new provisioner)
-    let started = std::time::Instant::now();
     let second = provisioner(&session).await.up(&spec, &zip).await.unwrap();
-    let elapsed = started.elapsed();
 
     // THEN nothing is mutated, only reads are made, and the outputs are the same
     assert_eq!(
@@ -408,10 +406,6 @@ async fn second_up_with_the_same_inputs_makes_no_mutating_call() {
     );
     assert!(!second.plan.has_changes(), "{}", second.plan);
     assert_eq!(second.outputs, first.outputs);
-    assert!(
-        elapsed < std::time::Duration::from_secs(1),
-        "no-op up took {elapsed:?}"
-    );
 
     // AND plan agrees
     let plan = provisioner(&session).await.plan(&spec, &zip).await.unwrap();
@@ -799,4 +793,51 @@ async fn an_interrupted_up_is_completed_by_the_next_one() {
         "{:?}",
         third.calls.mutating_operations()
     );
+}
+
+#[tokio::test]
+async fn a_second_api_tagged_for_the_stack_is_planned_away_and_removed_by_up() {
+    // GIVEN a deployed stack, and a second HTTP API with its name and tags: what a CreateApi
+    // whose answer was lost leaves when it lands after `up` read the stack again
+    let session = moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = code(dir.path(), b"fake bootstrap v1");
+    let spec = spec("dupe", &["wishlist-cli"], &[]);
+    let first = provisioner(&session).await.up(&spec, &zip).await.unwrap();
+    let apigw = aws_sdk_apigatewayv2::Client::new(&session.sdk_config().await);
+    let tags = spec.tags.in_region(&REGION.parse().unwrap()).to_hash_map();
+    let late = apigw
+        .create_api()
+        .name("wishctl-dupe")
+        .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Http)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .unwrap()
+        .api_id()
+        .unwrap()
+        .to_string();
+
+    // WHEN plan runs
+    let plan = provisioner(&session).await.plan(&spec, &zip).await.unwrap();
+    // THEN it reports the duplicate as drift of the stack's API, naming it
+    let shown = plan.plan.to_string();
+    assert!(plan.plan.has_changes(), "{shown}");
+    assert!(shown.contains("duplicate http apis"), "{shown}");
+    assert!(shown.contains(&late), "{shown}");
+
+    // WHEN up runs
+    let second = provisioner(&session).await.up(&spec, &zip).await.unwrap();
+    // THEN the duplicate is gone, the stack's API (the first) is kept, and plan is clean
+    let apis = apigw.get_apis().send().await.unwrap();
+    let named: Vec<&str> = apis
+        .items()
+        .iter()
+        .filter(|a| a.name() == Some("wishctl-dupe"))
+        .filter_map(|a| a.api_id())
+        .collect();
+    assert_eq!(named, [first.outputs.api_id.as_str()]);
+    assert_eq!(second.outputs.api_id, first.outputs.api_id);
+    let after = provisioner(&session).await.plan(&spec, &zip).await.unwrap();
+    assert!(!after.plan.has_changes(), "{}", after.plan);
 }
