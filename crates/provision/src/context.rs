@@ -413,6 +413,9 @@ where
         _ => None,
     };
     let message = aws_smithy_types::error::display::DisplayErrorContext(&err).to_string();
+    // A lost answer (`idempotency`) is a dispatch failure that was deliberately not retried: its
+    // own text says what happened and what to do; "after every retry" would be wrong.
+    let hint = hint.filter(|_| !crate::idempotency::is_lost_answer_text(&message));
     match hint {
         Some(hint) => anyhow::anyhow!("{message} ({hint})"),
         None => anyhow::anyhow!("{message}"),

@@ -45,7 +45,13 @@ pub(crate) fn resumable(err: &anyhow::Error) -> bool {
 
 /// Whether `err` is (or wraps) a lost answer: the call was sent and may still take effect.
 pub(crate) fn lost_answer(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| cause.to_string().contains(LOST))
+    err.chain()
+        .any(|cause| is_lost_answer_text(&cause.to_string()))
+}
+
+/// Whether an error's text is that of a lost answer.
+pub(crate) fn is_lost_answer_text(text: &str) -> bool {
+    text.contains(LOST)
 }
 
 /// API Gateway creates that a repeat would duplicate.
