@@ -11,7 +11,8 @@
 #                                             targets this way while the tests run)
 # Environment: FUZZ_MAX_LEN (bytes, default 65536), FUZZ_RSS_MB (default 1024),
 #              FUZZ_TOOLCHAIN (default nightly), FUZZ_PARALLEL (targets fuzzed at once, default
-#              the number of cores: each libFuzzer run uses one).
+#              the number of cores: each libFuzzer run uses one), CARGO_FUZZ_VERSION (the
+#              cargo-fuzz installed when none is, default 0.13.2).
 set -euo pipefail
 
 build_only=false
@@ -41,7 +42,7 @@ if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1; then
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz.sh: installing cargo-fuzz" >&2
-  cargo install cargo-fuzz --locked
+  cargo install cargo-fuzz --locked --version "${CARGO_FUZZ_VERSION:-0.13.2}"
 fi
 
 scratch="$(mktemp -d)"

@@ -2,7 +2,7 @@
 # The whole test suite on a fresh Debian machine with rustup: set-up, both Lambda zips, one moto
 # server for the run (stopped on exit), then fmt, clippy, docs, every test of the workspace, the
 # release packaging check, the CI example's step scripts against moto and `wishctl dev`, and a
-# short fuzz run of every fuzz target (FUZZ_SECONDS each, default 30; 0 skips it; a long run is
+# short fuzz run of every fuzz target (FUZZ_SECONDS each, default 60; 0 skips it; a long run is
 # `bash scripts/fuzz.sh 600`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,7 +63,7 @@ timed "test build" cargo test --workspace --no-run
 
 # The fuzz targets (nightly, their own target folders) build while the tests run: the tests
 # mostly wait for moto and for the processes they start, which leaves a core idle.
-fuzz_seconds="${FUZZ_SECONDS:-30}"
+fuzz_seconds="${FUZZ_SECONDS:-60}"
 fuzz_build_pid=
 if [ "$fuzz_seconds" -gt 0 ]; then
   bash scripts/fuzz.sh --build-only >target/fuzz-build.log 2>&1 &
