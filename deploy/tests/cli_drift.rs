@@ -246,6 +246,8 @@ async fn plan_lists_every_change_made_behind_its_back_and_up_restores_the_stack(
         "{said}"
     );
     assert!(said.contains("cannot be seen"), "{said}");
+    // in plain text: stderr is not a terminal here, so no colour codes
+    assert!(!said.contains('\u{1b}'), "{said:?}");
 
     // AND the next plan is clean, and the hand-made additions are really gone
     let (code, after) = plan(session.endpoint(), STACK, zip, &[]);

@@ -59,7 +59,10 @@ impl Diagnostics {
 
     /// Sends `tracing` events (filtered by `RUST_LOG`) where these diagnostics go.
     pub fn init_tracing(&self) {
-        let builder = tracing_subscriber::fmt().with_env_filter(log_filter());
+        // Colours only for a person at a terminal: CI logs and files get plain text.
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(log_filter())
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
         let _ = match &self.queue {
             Some(queue) => {
                 let queue = queue.clone();
