@@ -266,14 +266,16 @@ fn write_report(out: &mut impl Write, lost: u64, format: LogFormat) -> std::io::
     }
 }
 
+/// An output that blocks in every write until the test lets it through, for this module's tests
+/// and the request log's.
 #[cfg(test)]
-mod tests {
-    use std::sync::mpsc;
+pub(crate) mod gated_output {
+    use std::io::Write;
+    use std::sync::{mpsc, Arc, Mutex};
+    use std::time::Duration;
 
-    use super::*;
-
-    /// An output that blocks on every write until the test lets it go, and keeps what it got.
-    struct Gate {
+    /// Blocks in each write until `Gated::open` sends (at most 10 s), then keeps what it got.
+    pub(crate) struct Gate {
         entered: mpsc::Sender<()>,
         open: Mutex<mpsc::Receiver<()>>,
         written: Arc<Mutex<Vec<u8>>>,
@@ -296,6 +298,42 @@ mod tests {
         }
     }
 
+    /// The handles a test keeps on its [`Gate`].
+    pub(crate) struct Gated {
+        /// One send lets one write through (dropped: every write goes through).
+        pub open: mpsc::Sender<()>,
+        /// Receives one message as each write starts.
+        pub busy: mpsc::Receiver<()>,
+        /// What was written so far.
+        pub written: Arc<Mutex<Vec<u8>>>,
+    }
+
+    pub(crate) fn gate() -> (Gate, Gated) {
+        let (open, gate) = mpsc::channel();
+        let (entered, busy) = mpsc::channel();
+        let written = Arc::new(Mutex::new(Vec::new()));
+        (
+            Gate {
+                entered,
+                open: Mutex::new(gate),
+                written: Arc::clone(&written),
+            },
+            Gated {
+                open,
+                busy,
+                written,
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::gated_output::{gate, Gated};
+    use super::*;
+
     struct Stalled {
         queue: LogQueue,
         open: mpsc::Sender<()>,
@@ -305,20 +343,17 @@ mod tests {
     /// A queue of `capacity` lines and `max_bytes`, whose output is stuck in a write of its
     /// first line.
     fn stalled(capacity: usize, max_bytes: usize) -> Stalled {
-        let (open, gate) = mpsc::channel();
-        let (entered, busy) = mpsc::channel();
-        let written = Arc::new(Mutex::new(Vec::new()));
-        let queue = LogQueue::spawn_with_max_bytes(
-            Box::new(Gate {
-                entered,
-                open: Mutex::new(gate),
-                written: Arc::clone(&written),
-            }),
-            capacity,
-            max_bytes,
-            LogFormat::Text,
-        )
-        .expect("writer thread");
+        let (
+            output,
+            Gated {
+                open,
+                busy,
+                written,
+            },
+        ) = gate();
+        let queue =
+            LogQueue::spawn_with_max_bytes(Box::new(output), capacity, max_bytes, LogFormat::Text)
+                .expect("writer thread");
         assert!(queue.push_line("first"));
         busy.recv_timeout(Duration::from_secs(10))
             .expect("the writer thread writes");
@@ -391,20 +426,9 @@ mod tests {
 
     #[test]
     fn lines_get_one_newline_each() {
-        let (entered, _busy) = mpsc::channel();
-        let (open, gate) = mpsc::channel();
+        let (output, Gated { open, written, .. }) = gate();
         drop(open);
-        let written = Arc::new(Mutex::new(Vec::new()));
-        let queue = LogQueue::spawn(
-            Box::new(Gate {
-                entered,
-                open: Mutex::new(gate),
-                written: Arc::clone(&written),
-            }),
-            16,
-            LogFormat::Json,
-        )
-        .expect("writer thread");
+        let queue = LogQueue::spawn(Box::new(output), 16, LogFormat::Json).expect("writer thread");
         queue.push_line("a");
         queue.push_line("b\n");
         assert!(queue.flush(Duration::from_secs(10)));

@@ -189,10 +189,8 @@ impl LineLog {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::mpsc;
-    use std::sync::Mutex;
-
     use super::*;
+    use crate::log_queue::gated_output::{gate, Gated};
 
     fn record(n: usize) -> RequestRecord {
         RequestRecord {
@@ -209,46 +207,18 @@ mod tests {
         }
     }
 
-    /// A writer that blocks until the test lets it go, then records what it was given.
-    struct Gate {
-        entered: mpsc::Sender<()>,
-        open: Mutex<mpsc::Receiver<()>>,
-        written: Arc<Mutex<Vec<u8>>>,
-    }
-
-    impl Write for Gate {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            let _ = self.entered.send(());
-            let _ = self
-                .open
-                .lock()
-                .map(|open| open.recv_timeout(std::time::Duration::from_secs(10)));
-            if let Ok(mut written) = self.written.lock() {
-                written.extend_from_slice(buf);
-            }
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn a_stalled_writer_never_blocks_and_the_dropped_lines_are_counted_and_reported() {
         // GIVEN a log whose output is stalled and a queue of 4
-        let (open, gate) = mpsc::channel();
-        let (entered, writer_busy) = mpsc::channel();
-        let written = Arc::new(Mutex::new(Vec::new()));
-        let log = LineLog::spawn(
-            LogFormat::Text,
-            Box::new(Gate {
-                entered,
-                open: Mutex::new(gate),
-                written: Arc::clone(&written),
-            }),
-            4,
-        )
-        .unwrap();
+        let (
+            output,
+            Gated {
+                open,
+                busy: writer_busy,
+                written,
+            },
+        ) = gate();
+        let log = LineLog::spawn(LogFormat::Text, Box::new(output), 4).unwrap();
         log.push(&record(0));
         writer_busy
             .recv_timeout(std::time::Duration::from_secs(10))
