@@ -251,12 +251,7 @@ pub(crate) async fn apply_role(
             }
             if action.updates(RoleField::ManagedPolicies) {
                 for arn in &found.managed_policies {
-                    iam.detach_role_policy()
-                        .role_name(role)
-                        .policy_arn(arn)
-                        .send()
-                        .await
-                        .doing(|| format!("detaching policy {arn} from role {role}"))?;
+                    detach_policy(iam, role, arn).await?;
                     ctx.progress.report(
                         ResourceKind::Role,
                         role,
@@ -323,6 +318,17 @@ fn iam_tags(tags: &Tags) -> anyhow::Result<Vec<Tag>> {
         .collect()
 }
 
+/// Detaches the managed policy `arn` from `role`.
+async fn detach_policy(iam: &aws_sdk_iam::Client, role: &str, arn: &str) -> anyhow::Result<()> {
+    iam.detach_role_policy()
+        .role_name(role)
+        .policy_arn(arn)
+        .send()
+        .await
+        .doing(|| format!("detaching policy {arn} from role {role}"))?;
+    Ok(())
+}
+
 /// Deletes the stack's inline policy; `false` when it was already gone.
 pub(crate) async fn delete_policy(
     iam: &aws_sdk_iam::Client,
@@ -364,12 +370,7 @@ pub(crate) async fn delete_role(iam: &aws_sdk_iam::Client, role: &str) -> anyhow
         delete_policy(iam, role, policy).await?;
     }
     for arn in &attached {
-        iam.detach_role_policy()
-            .role_name(role)
-            .policy_arn(arn)
-            .send()
-            .await
-            .doing(|| format!("detaching policy {arn} from role {role}"))?;
+        detach_policy(iam, role, arn).await?;
     }
     let deleted = found(iam.delete_role().role_name(role).send().await, |e| {
         e.is_no_such_entity_exception()

@@ -386,27 +386,7 @@ async fn an_item_written_while_down_runs_keeps_the_table_and_is_reported() {
     let writer_table = table.clone();
     let progress = provision::Progress::new(move |event| {
         if event.kind == ResourceKind::Function && event.what == "deleted" {
-            let (sdk, table) = (sdk.clone(), writer_table.clone());
-            std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(async {
-                    aws_sdk_dynamodb::Client::new(&sdk)
-                        .put_item()
-                        .table_name(&table)
-                        .set_item(Some(HashMap::from([
-                            ("id".to_string(), AttributeValue::S("late".to_string())),
-                            ("name".to_string(), AttributeValue::S("late".to_string())),
-                        ])))
-                        .send()
-                        .await
-                        .unwrap();
-                });
-            })
-            .join()
-            .unwrap();
+            put_late_item(&sdk, &writer_table);
         }
     });
     let p = provisioner(&session).await.with_progress(progress);
@@ -638,27 +618,7 @@ async fn an_item_written_after_every_other_delete_keeps_the_table_and_says_to_us
         if record.call.operation != "DeleteRole" || wrote.swap(true, Ordering::SeqCst) {
             return;
         }
-        let (sdk, table) = (sdk.clone(), writer_table.clone());
-        std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async {
-                    aws_sdk_dynamodb::Client::new(&sdk)
-                        .put_item()
-                        .table_name(&table)
-                        .set_item(Some(HashMap::from([
-                            ("id".to_string(), AttributeValue::S("late".to_string())),
-                            ("name".to_string(), AttributeValue::S("late".to_string())),
-                        ])))
-                        .send()
-                        .await
-                        .unwrap();
-                });
-        })
-        .join()
-        .unwrap();
+        put_late_item(&sdk, &writer_table);
     })));
     let p = provisioner_through(&proxy, &ScanReads::default()).await;
 
@@ -705,4 +665,30 @@ async fn an_item_written_after_every_other_delete_keeps_the_table_and_says_to_us
 
 async fn session_ddb(session: &testkit::moto::MotoSession) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&session.sdk_config().await)
+}
+
+/// Writes an item named "late" into `table` from a thread of its own and waits for it: called
+/// from hooks (progress events, proxy records) that run inside `down` and must not await.
+fn put_late_item(sdk: &aws_types::SdkConfig, table: &str) {
+    let (sdk, table) = (sdk.clone(), table.to_string());
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                aws_sdk_dynamodb::Client::new(&sdk)
+                    .put_item()
+                    .table_name(&table)
+                    .set_item(Some(HashMap::from([
+                        ("id".to_string(), AttributeValue::S("late".to_string())),
+                        ("name".to_string(), AttributeValue::S("late".to_string())),
+                    ])))
+                    .send()
+                    .await
+                    .unwrap();
+            });
+    })
+    .join()
+    .unwrap();
 }
