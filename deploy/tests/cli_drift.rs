@@ -180,6 +180,28 @@ async fn plan_lists_every_change_made_behind_its_back_and_up_restores_the_stack(
         .send()
         .await
         .unwrap();
+    // and a second HTTP API with the stack's name and tags appears (what a CreateApi whose
+    // answer was lost leaves when it lands after `up` read the stack again)
+    let tags = apigw
+        .get_api()
+        .api_id(&api_id)
+        .send()
+        .await
+        .unwrap()
+        .tags()
+        .cloned()
+        .unwrap();
+    let duplicate = apigw
+        .create_api()
+        .name("wishctl-drift")
+        .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Http)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .unwrap()
+        .api_id()
+        .unwrap()
+        .to_string();
 
     // THEN plan exits 2 and lists every one of them
     let (code, before) = plan(session.endpoint(), STACK, zip, &[]);
@@ -189,7 +211,7 @@ async fn plan_lists_every_change_made_behind_its_back_and_up_restores_the_stack(
         "update table wishctl-drift-items: tags",
         "update role wishctl-drift-us-east-1-fn: managed policies, other inline policies",
         "update function wishctl-drift-api: runtime, handler, timeout s, environment, function url, other resource policy statements",
-        "update api wishctl-drift: other routes, other integrations, other authorizers, other stages",
+        "update api wishctl-drift: other routes, other integrations, other authorizers, other stages, duplicate http apis",
         "update route POST /wish-list-service: authorization",
     ] {
         assert!(lines.contains(expected), "missing {expected:?} in:\n{lines}");
@@ -224,6 +246,9 @@ async fn plan_lists_every_change_made_behind_its_back_and_up_restores_the_stack(
         "removed resource policy statement rogue",
         "route POST /wish-list-service: updated (authorization)",
         &format!("deleted integration {foreign_integration} (not part of the stack)"),
+        &format!(
+            "http api wishctl-drift ({duplicate}): deleted (a duplicate tagged for this stack"
+        ),
     ] {
         assert!(said.contains(expected), "missing {expected:?} in:\n{said}");
     }
@@ -286,6 +311,17 @@ async fn plan_lists_every_change_made_behind_its_back_and_up_restores_the_stack(
         .filter_map(|r| r.route_key().map(str::to_string))
         .collect();
     assert_eq!(keys.len(), 2, "{keys:?}");
+    let apis: Vec<String> = apigw
+        .get_apis()
+        .send()
+        .await
+        .unwrap()
+        .items()
+        .iter()
+        .filter(|a| a.name() == Some("wishctl-drift"))
+        .filter_map(|a| a.api_id().map(str::to_string))
+        .collect();
+    assert_eq!(apis, [api_id.clone()]);
     let config = lambda
         .get_function_configuration()
         .function_name(&function)
