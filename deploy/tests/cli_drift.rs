@@ -321,7 +321,7 @@ async fn plan_lists_every_change_made_behind_its_back_and_up_restores_the_stack(
         .filter(|a| a.name() == Some("wishctl-drift"))
         .filter_map(|a| a.api_id().map(str::to_string))
         .collect();
-    assert_eq!(apis, [api_id.clone()]);
+    assert_eq!(apis, [api_id.as_str()]);
     let config = lambda
         .get_function_configuration()
         .function_name(&function)
