@@ -311,17 +311,7 @@ async fn plan_lists_every_change_made_behind_its_back_and_up_restores_the_stack(
         .filter_map(|r| r.route_key().map(str::to_string))
         .collect();
     assert_eq!(keys.len(), 2, "{keys:?}");
-    let apis: Vec<String> = apigw
-        .get_apis()
-        .send()
-        .await
-        .unwrap()
-        .items()
-        .iter()
-        .filter(|a| a.name() == Some("wishctl-drift"))
-        .filter_map(|a| a.api_id().map(str::to_string))
-        .collect();
-    assert_eq!(apis, [api_id.as_str()]);
+    assert_eq!(cli::apis_named(&apigw, STACK).await, [api_id.as_str()]);
     let config = lambda
         .get_function_configuration()
         .function_name(&function)

@@ -191,8 +191,8 @@ async fn apply(ctx: &Ctx, prepared: &Prepared<'_>) -> anyhow::Result<StackOutput
         ctx.progress.report(change.kind, &change.name, "unchanged");
     }
     if actions.api.api.updates(ApiField::Duplicates) {
-        // Tagged for this stack but not the stack's API (the oldest): a create whose answer was
-        // lost and that took effect anyway. Nothing points at it; it goes.
+        // Tagged for this stack but not the stack's API (the one with routes, else the oldest): a
+        // create whose answer was lost and that took effect anyway. Nothing points at it; it goes.
         for id in &observed.apis.duplicates {
             api::delete(&ctx.clients.apigateway, id).await?;
             ctx.progress.report(

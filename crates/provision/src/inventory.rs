@@ -527,7 +527,9 @@ impl Members {
         self.of(kind).next().is_some()
     }
 
-    /// The stack's API: the oldest of those tagged for it (as `up` picks it).
+    /// The stack's API: the oldest of those tagged for it. (`up`, when several are tagged, first
+    /// prefers the one with routes, and then deletes the others: this listing reads no routes,
+    /// so for a stack with duplicates its URL may name an empty one until the next `up`.)
     fn api(&self) -> Option<&Tagged> {
         self.of(ResourceKind::Api).min_by(|a, b| {
             (a.resource.created_at, &a.api_id).cmp(&(b.resource.created_at, &b.api_id))

@@ -72,7 +72,8 @@ impl ObservedApi {
 /// Every HTTP API carrying the stack's name.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ApiObservation {
-    /// The stack's API (the oldest, if a cut-off run left several), read with its children.
+    /// The stack's API (if a cut-off run left several: the one with the most routes, then the
+    /// oldest), read with its children.
     pub api: Option<ObservedApi>,
     /// Further APIs tagged for the stack; `down` removes them too.
     pub duplicates: Vec<String>,
@@ -120,6 +121,22 @@ pub(crate) async fn observe(
         .into_iter()
         .partition(|api| owned_by_stack(&tags_of(api)));
     owned.sort_by(|a, b| (a.created_date(), a.api_id()).cmp(&(b.created_date(), b.api_id())));
+    if children && owned.len() > 1 {
+        // Creation times have a resolution of a second, so the oldest may be a tie: the API with
+        // the most routes is the stack's, not an empty one that a late create left (which `up`
+        // then deletes). Only read when there are several: a rare case.
+        let mut counted = Vec::with_capacity(owned.len());
+        for api in owned {
+            let routes = match api.api_id() {
+                Some(id) => routes::observe(apigw, id).await?.len(),
+                None => 0,
+            };
+            counted.push((routes, api));
+        }
+        // Stable: among equals, the oldest stays first.
+        counted.sort_by_key(|(routes, _)| std::cmp::Reverse(*routes));
+        owned = counted.into_iter().map(|(_, api)| api).collect();
+    }
     let mut observation = ApiObservation {
         api: None,
         duplicates: owned
