@@ -113,6 +113,57 @@ async fn put(logs: &aws_sdk_cloudwatchlogs::Client, stack: &str, lines: &[(i64, 
 const REQUEST_LINE: &str = r#"{"method":"GET","route":"/wish-list-service","status":200,"latency_ms":12,"request_id":"r-1"}"#;
 const ERROR_LINE: &str = "ERROR store unavailable: DynamoDB throttled the scan";
 
+/// `wishctl logs ARGS` started in the background, its stdout read line by line by a thread
+/// into the returned channel.
+fn spawn_follow(
+    endpoint: &str,
+    args: &[&str],
+) -> (
+    std::process::Child,
+    mpsc::Receiver<String>,
+    std::thread::JoinHandle<()>,
+) {
+    let mut child = command(endpoint, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, lines, reader)
+}
+
+/// Waits for `child` to exit, killing it and failing with `what` after `within`; returns its
+/// status and stderr.
+fn exit_within(
+    child: &mut std::process::Child,
+    within: Duration,
+    what: &str,
+) -> (std::process::ExitStatus, String) {
+    let deadline = Instant::now() + within;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("{what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status, stderr)
+}
+
 #[tokio::test]
 async fn logs_prints_the_lines_of_the_window_as_text_and_json() {
     let session = moto().await;
@@ -179,26 +230,12 @@ async fn follow_prints_new_lines_once_each_until_the_duration_ends() {
     put(&logs, "fl", &[(now - 5_000, REQUEST_LINE)]).await;
 
     // WHEN logs --follow --for 8s runs
-    let mut child = command(
+    let (mut child, lines, reader) = spawn_follow(
         session.endpoint(),
         &[
             "logs", "--stack", "fl", "--follow", "--for", "8s", "--output", "json",
         ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines_tx, lines) = mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    );
 
     // THEN it prints the line already there
     let first = lines.recv_timeout(Duration::from_secs(60)).unwrap();
@@ -209,20 +246,12 @@ async fn follow_prints_new_lines_once_each_until_the_duration_ends() {
     put(&logs, "fl", &[(now_ms(), ERROR_LINE)]).await;
 
     // AND it stops by itself once the duration ends (bounded: killed after 60 s)
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("logs --follow --for 8s did not stop");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (status, stderr) = exit_within(
+        &mut child,
+        Duration::from_secs(60),
+        "logs --follow --for 8s did not stop",
+    );
     reader.join().unwrap();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(status.success(), "{stderr}");
     let rest: Vec<Value> = lines
         .try_iter()
@@ -265,24 +294,10 @@ async fn follow_without_a_duration_stops_cleanly_on_ctrl_c() {
     put(&logs, "fc", &[(now_ms() - 5_000, REQUEST_LINE)]).await;
 
     // GIVEN logs --follow with no --for, printing the line already there
-    let mut child = command(
+    let (mut child, lines, reader) = spawn_follow(
         session.endpoint(),
         &["logs", "--stack", "fc", "--follow", "--output", "json"],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines_tx, lines) = mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    );
     let first = lines.recv_timeout(Duration::from_secs(60)).unwrap();
     assert!(first.contains("\"message\""), "{first}");
 
@@ -294,20 +309,12 @@ async fn follow_without_a_duration_stops_cleanly_on_ctrl_c() {
     assert!(signalled.success());
 
     // THEN it stops, successfully, saying so (bounded: killed after 30 s)
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("logs --follow did not stop on SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (status, stderr) = exit_within(
+        &mut child,
+        Duration::from_secs(30),
+        "logs --follow did not stop on SIGINT",
+    );
     reader.join().unwrap();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(status.success(), "{status:?}: {stderr}");
     assert!(stderr.trim_end().ends_with("stopped"), "{stderr}");
 }

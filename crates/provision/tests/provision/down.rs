@@ -396,18 +396,7 @@ async fn an_item_written_while_down_runs_keeps_the_table_and_is_reported() {
         .unwrap();
 
     // THEN the table and its item are kept, and the teardown reports it as not done
-    let removal = report
-        .teardown
-        .removals
-        .iter()
-        .find(|r| r.kind == ResourceKind::Table)
-        .unwrap();
-    assert!(
-        matches!(&removal.outcome, Outcome::Refused(why) if why.contains("--delete-data")),
-        "{}",
-        report.teardown
-    );
-    assert_eq!(report.teardown.failures().len(), 1, "{}", report.teardown);
+    assert_table_refused_with_delete_data(&report.teardown);
     let item = p
         .clients()
         .dynamodb
@@ -631,18 +620,7 @@ async fn an_item_written_after_every_other_delete_keeps_the_table_and_says_to_us
     // THEN the item was written during down, and the table and its item are kept, with a
     // report that says what to do
     assert!(written.load(Ordering::SeqCst), "the role was never deleted");
-    let removal = report
-        .teardown
-        .removals
-        .iter()
-        .find(|r| r.kind == ResourceKind::Table)
-        .unwrap();
-    assert!(
-        matches!(&removal.outcome, Outcome::Refused(why) if why.contains("--delete-data")),
-        "{}",
-        report.teardown
-    );
-    assert_eq!(report.teardown.failures().len(), 1, "{}", report.teardown);
+    assert_table_refused_with_delete_data(&report.teardown);
     assert!(
         report.teardown.to_string().contains("NOT deleted"),
         "{}",
@@ -691,4 +669,19 @@ fn put_late_item(sdk: &aws_types::SdkConfig, table: &str) {
     })
     .join()
     .unwrap();
+}
+
+/// The teardown kept the table (refused, saying to use `--delete-data`), and that is its only
+/// failure.
+fn assert_table_refused_with_delete_data(teardown: &provision::Teardown) {
+    let removal = teardown
+        .removals
+        .iter()
+        .find(|r| r.kind == ResourceKind::Table)
+        .unwrap();
+    assert!(
+        matches!(&removal.outcome, Outcome::Refused(why) if why.contains("--delete-data")),
+        "{teardown}"
+    );
+    assert_eq!(teardown.failures().len(), 1, "{teardown}");
 }
