@@ -4,7 +4,7 @@
 //! `down`, `outputs`, `list`, `gc`, `logs`; `verify` only reads the outputs) and the IAM actions
 //! each needs, with the kind of resource the action applies to ([`Target`]). The policy document
 //! is built from that table, so a new call in the reconciler needs one new row here; the policy
-//! coverage test (deploy/tests/cli_policy.rs) runs every command against moto with the call log
+//! coverage test (deploy/tests/cli/policy.rs) runs every command against moto with the call log
 //! and fails, naming the row to add, when a call is missing or a grant is never used.
 //!
 //! Resources are scoped to the name patterns of the stacks with a given prefix, derived from

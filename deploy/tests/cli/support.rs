@@ -1,6 +1,6 @@
-//! Shared GIVEN steps of the `wishctl` process tests against moto (cli_drift, cli_race,
-//! cli_deploy_regions, cli_deploy_issuer): spawning `wishctl` with moto as its AWS, reading its
-//! one JSON object, and the SDK clients a test uses to change things behind its back.
+//! Shared GIVEN steps of the `wishctl` process tests against moto (drift, race, deploy_regions,
+//! deploy_issuer, aws_settings): spawning `wishctl` with moto as its AWS, reading its one JSON
+//! object, and the SDK clients a test uses to change things behind its back.
 
 #![allow(dead_code)]
 

@@ -4,8 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/cli.rs"]
-mod cli;
+use crate::support as cli;
 
 use cli::{artifact, json, moto, plan, sdk_in, stderr, up, wishctl};
 

@@ -12,8 +12,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/cli.rs"]
-mod cli;
+use crate::support as cli;
 
 use std::process::{Output, Stdio};
 use std::sync::{Arc, Mutex};

@@ -70,7 +70,7 @@ fn up_args<'a>(zip: &'a str, audience: &'a str) -> Vec<&'a str> {
         zip,
         "--tag",
         "team=web",
-        // No network here: the issuer pre-check has its own tests (cli_deploy_issuer.rs).
+        // No network here: the issuer pre-check has its own tests (deploy_issuer.rs).
         "--skip-issuer-check",
     ]
 }
