@@ -20,8 +20,10 @@
 //! - `WISHCTL_FAULT_RUNS`, `WISHCTL_KILL_TRIALS`: how many (long mode for the BENCHMARKS
 //!   figures: `WISHCTL_FAULT_RUNS=100 WISHCTL_KILL_TRIALS=100`);
 //! - `WISHCTL_FAULT_SHARE` (0.2), `WISHCTL_FAULT_SEED` (1, the first seed);
-//! - `WISHCTL_CAMPAIGN_TIMEOUTS=shipped`: wishctl's own attempt timeout (10 s) instead of 1.5 s,
-//!   stalls of that plus 1.5 s, and processes bounded at 300 s instead of 60 s;
+//! - `WISHCTL_CAMPAIGN_TIMEOUTS=shipped`: wishctl's own attempt timeouts (3 s for a first
+//!   attempt, doubling per retry up to 10 s) instead of 1.5 s (doubling likewise), stalls of the
+//!   longest plus 1.5 s (so that every stalled attempt times out), and processes bounded at
+//!   300 s instead of 60 s;
 //! - `WISHCTL_MODEL_SCALE` (0.05): AWS's waits at this share of the model's defaults (1 for the
 //!   defaults themselves);
 //! - `WISHCTL_STALL_EFFECT=late`: a stalled call takes effect at a random moment within the stall
@@ -86,13 +88,15 @@ impl Settings {
             let late_effects = std::env::var("WISHCTL_STALL_EFFECT").as_deref() == Ok("late");
             let model_scale = env_number("WISHCTL_MODEL_SCALE", MODEL_SCALE);
             if shipped {
-                // What wishctl itself would use in this environment.
-                let attempt = provision::timeout_config()
+                // What wishctl itself would use in this environment; a stall outlasts every
+                // attempt's timeout, the retries' longer ones included.
+                let first = provision::timeout_config()
                     .operation_attempt_timeout()
-                    .unwrap_or(Duration::from_secs(10));
+                    .unwrap_or(provision::FIRST_ATTEMPT_TIMEOUT);
+                let longest = first.max(provision::LONGEST_ATTEMPT_TIMEOUT);
                 Settings {
                     attempt_timeout: None,
-                    stall: attempt + Duration::from_millis(1500),
+                    stall: longest + Duration::from_millis(1500),
                     late_effects,
                     model_scale,
                     process_bound: Duration::from_secs(300),
@@ -189,12 +193,15 @@ fn command(endpoint: &str, args: &[&str]) -> tokio::process::Command {
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    if let Some(timeout) = Settings::get().attempt_timeout {
-        command.env("WISHCTL_ATTEMPT_TIMEOUT", timeout);
-    }
     for (key, value) in testkit::moto::aws_env(endpoint) {
         command.env(key, value);
     }
+    // The campaign's own attempt timeout, or none at all (what wishctl ships with), instead of
+    // the suite's.
+    match Settings::get().attempt_timeout {
+        Some(timeout) => command.env("WISHCTL_ATTEMPT_TIMEOUT", timeout),
+        None => command.env_remove("WISHCTL_ATTEMPT_TIMEOUT"),
+    };
     command
 }
 

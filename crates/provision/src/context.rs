@@ -9,10 +9,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::SdkConfig;
 
 use crate::calls::CallCounter;
+use crate::timeouts;
 use crate::ResourceKind;
 
 /// The SDK clients of every service a stack uses.
@@ -28,7 +28,8 @@ pub struct Clients {
 
 impl Clients {
     /// Clients for every service from one SDK configuration (region, credentials, endpoint),
-    /// each with the timeouts of [`timeout_config`] and the retry behaviour of
+    /// each with the timeouts of [`timeouts::timeout_config`] (retries of a call getting longer
+    /// attempts: [`timeouts::LongerRetries`]) and the retry behaviour of
     /// [`crate::retry_config`], unless the configuration's retry settings were set explicitly
     /// (`aws_config::defaults(..).retry_config(..)`, as the CLI does with
     /// [`crate::retry_config_with_profile`]): those are kept as they are. A retry configuration
@@ -40,25 +41,24 @@ impl Clients {
             _ => crate::retry_config(),
         };
         // The environment's settings first, then the caller's configuration, then ours.
-        let timeouts = timeout_config_from(
-            std::env::var("WISHCTL_ATTEMPT_TIMEOUT").ok().as_deref(),
-            std::env::var("WISHCTL_OPERATION_TIMEOUT").ok().as_deref(),
-            false,
-        )
-        .to_builder()
-        .take_unset_from(
-            sdk.timeout_config()
-                .map(|t| t.to_builder())
-                .unwrap_or_default(),
-        )
-        .take_unset_from(timeout_config().to_builder())
-        .build();
+        let call_timeouts = timeouts::timeout_config_from_env()
+            .to_builder()
+            .take_unset_from(
+                sdk.timeout_config()
+                    .map(|t| t.to_builder())
+                    .unwrap_or_default(),
+            )
+            .take_unset_from(timeouts::timeout_config().to_builder())
+            .build();
+        // Retries get longer attempts than the first (see `timeouts`).
+        let longer_retries = timeouts::LongerRetries::up_to(timeouts::LONGEST_ATTEMPT_TIMEOUT);
         macro_rules! client {
             ($sdk:ident) => {
                 $sdk::Client::from_conf(
                     $sdk::config::Builder::from(sdk)
                         .retry_config(retry.clone())
-                        .timeout_config(timeouts.clone())
+                        .timeout_config(call_timeouts.clone())
+                        .interceptor(longer_retries)
                         .build(),
                 )
             };
@@ -71,7 +71,8 @@ impl Clients {
             apigateway: aws_sdk_apigatewayv2::Client::from_conf(
                 aws_sdk_apigatewayv2::config::Builder::from(sdk)
                     .retry_config(retry.clone())
-                    .timeout_config(timeouts.clone())
+                    .timeout_config(call_timeouts.clone())
+                    .interceptor(longer_retries)
                     .interceptor(crate::idempotency::NoBlindRetryOfCreates)
                     .build(),
             ),
@@ -132,65 +133,6 @@ impl Clients {
     pub fn region(&self) -> Option<String> {
         self.lambda.config().region().map(|r| r.to_string())
     }
-}
-
-/// How long one attempt of a call may take before it is abandoned (and retried) unless
-/// `WISHCTL_ATTEMPT_TIMEOUT` (seconds) says otherwise. AWS answers control-plane calls in well
-/// under a second; a stalled connection or endpoint must not hang `up`, `down` or `plan`.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Attempt and operation timeouts for every SDK call: `ATTEMPT_TIMEOUT` (10 s) per attempt and six
-/// attempts' worth per operation (retries and backoff included). `WISHCTL_ATTEMPT_TIMEOUT` and
-/// `WISHCTL_OPERATION_TIMEOUT` (seconds, e.g. `2.5`) override them; the zip uploads get
-/// six times as long instead.
-pub fn timeout_config() -> TimeoutConfig {
-    timeout_config_from(
-        std::env::var("WISHCTL_ATTEMPT_TIMEOUT").ok().as_deref(),
-        std::env::var("WISHCTL_OPERATION_TIMEOUT").ok().as_deref(),
-        true,
-    )
-}
-
-fn seconds(value: Option<&str>) -> Option<Duration> {
-    value
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s > 0.0 && *s < 86_400.0)
-        .map(Duration::from_secs_f64)
-}
-
-/// The timeouts of the two settings; without `defaults`, only those the settings give.
-fn timeout_config_from(
-    attempt: Option<&str>,
-    operation: Option<&str>,
-    defaults: bool,
-) -> TimeoutConfig {
-    let given_attempt = seconds(attempt);
-    let attempt = given_attempt.unwrap_or(ATTEMPT_TIMEOUT);
-    let given_operation = seconds(operation);
-    let operation = given_operation.unwrap_or(attempt * 6);
-    let mut builder = TimeoutConfig::builder();
-    if defaults || given_attempt.is_some() {
-        builder = builder.operation_attempt_timeout(attempt);
-    }
-    if defaults || given_operation.is_some() || given_attempt.is_some() {
-        builder = builder.operation_timeout(operation);
-    }
-    builder.build()
-}
-
-/// Timeouts for the calls that upload the zip (`CreateFunction`, `UpdateFunctionCode`): a few
-/// MB can take tens of seconds on a slow uplink, so six times the ordinary ones.
-pub(crate) fn upload_timeout_config() -> TimeoutConfig {
-    let ordinary = timeout_config();
-    let attempt = ordinary
-        .operation_attempt_timeout()
-        .unwrap_or(ATTEMPT_TIMEOUT)
-        * 6;
-    let operation = ordinary.operation_timeout().unwrap_or(attempt) * 6;
-    TimeoutConfig::builder()
-        .operation_attempt_timeout(attempt)
-        .operation_timeout(operation.max(attempt))
-        .build()
 }
 
 /// The account and region the stack lives in, for building ARNs.
@@ -491,35 +433,5 @@ where
 {
     fn doing(self, what: impl FnOnce() -> String) -> anyhow::Result<T> {
         self.map_err(describe_sdk_error).with_context(what)
-    }
-}
-
-#[cfg(test)]
-mod timeout_tests {
-    use std::time::Duration;
-
-    use super::timeout_config_from;
-
-    #[test]
-    fn every_call_has_an_attempt_and_an_operation_timeout() {
-        let default = timeout_config_from(None, None, true);
-        assert_eq!(
-            default.operation_attempt_timeout(),
-            Some(Duration::from_secs(10))
-        );
-        assert_eq!(default.operation_timeout(), Some(Duration::from_secs(60)));
-        let user = timeout_config_from(Some("1.5"), None, false);
-        assert_eq!(
-            user.operation_attempt_timeout(),
-            Some(Duration::from_millis(1500))
-        );
-        assert_eq!(user.operation_timeout(), Some(Duration::from_secs(9)));
-        let garbage = timeout_config_from(Some("-1"), Some("forever"), true);
-        assert_eq!(
-            garbage.operation_attempt_timeout(),
-            Some(Duration::from_secs(10))
-        );
-        let unset = timeout_config_from(None, None, false);
-        assert_eq!(unset.operation_attempt_timeout(), None);
     }
 }

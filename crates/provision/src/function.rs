@@ -254,7 +254,7 @@ async fn read_zip(code: &FunctionCode) -> anyhow::Result<Blob> {
 /// The longer timeouts of the calls that carry the zip.
 fn upload_timeouts() -> aws_sdk_lambda::config::Builder {
     aws_sdk_lambda::config::Builder::default()
-        .timeout_config(crate::context::upload_timeout_config())
+        .timeout_config(crate::timeouts::upload_timeout_config())
 }
 
 /// The message Lambda gives while IAM has not propagated a new role (or a role's new trust

@@ -39,6 +39,7 @@ mod planning;
 mod role;
 mod table;
 mod teardown;
+mod timeouts;
 mod wait;
 
 use std::fmt;
@@ -48,7 +49,7 @@ use serde::Serialize;
 use stack::{StackName, StackOutputs, StackSpec};
 
 pub use calls::{is_mutating, ApiCall, CallCounter, CallReport, CALL_LOG_ENV};
-pub use context::{timeout_config, Clients, Env, Progress, ProgressEvent, Settings};
+pub use context::{Clients, Env, Progress, ProgressEvent, Settings};
 pub use error::{ForeignResource, ProvisionError};
 pub use field::{
     ApiField, AuthorizerField, Field, FunctionField, IntegrationField, LogGroupField,
@@ -59,6 +60,7 @@ pub use inventory::{FoundResource, Inventory, ListReport, LookAlike, StackSummar
 pub use logs::{FollowReport, LogEvent, LogsReport, FOLLOW_LOOKBACK, MIN_POLL_INTERVAL};
 pub use plan::{Action, Change, FieldChange, Plan, ResourceKind};
 pub use teardown::{DataPolicy, DownCondition, Outcome, Removal, Teardown};
+pub use timeouts::{timeout_config, FIRST_ATTEMPT_TIMEOUT, LONGEST_ATTEMPT_TIMEOUT};
 
 /// Runs `plan`, `up`, `down` and `outputs` with one set of counted SDK clients.
 #[derive(Debug, Clone)]
@@ -309,7 +311,7 @@ impl Provisioner {
             .config()
             .timeout_config()
             .and_then(|t| t.operation_attempt_timeout())
-            .unwrap_or(context::ATTEMPT_TIMEOUT)
+            .unwrap_or(timeouts::FIRST_ATTEMPT_TIMEOUT)
             .min(SETTLE_AFTER_LOST_ANSWER);
         self.ctx.progress.report(
             ResourceKind::Api,

@@ -84,6 +84,11 @@ async fn read_from(ctx: &Ctx, log_group: &str, start_ms: i64) -> anyhow::Result<
             .log_group_name(log_group)
             .start_time(start_ms)
             .set_next_token(next)
+            .customize()
+            .config_override(
+                aws_sdk_cloudwatchlogs::config::Builder::default()
+                    .timeout_config(crate::timeouts::log_search_timeout_config()),
+            )
             .send()
             .await;
         let page = match page {

@@ -141,11 +141,19 @@ impl MotoSession {
     }
 }
 
-/// An SDK configuration for any local endpoint (moto, or a proxy in front of it).
+/// An SDK configuration for any local endpoint (moto, or a proxy in front of it), with the
+/// suite's first-attempt timeout ([`SUITE_ATTEMPT_TIMEOUT_SECS`]).
 pub async fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(REGION))
         .endpoint_url(endpoint)
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(std::time::Duration::from_secs(
+                    SUITE_ATTEMPT_TIMEOUT_SECS,
+                ))
+                .build(),
+        )
         .credentials_provider(aws_credential_types::Credentials::new(
             "testing", "testing", None, None, "testkit",
         ))
@@ -153,7 +161,17 @@ pub async fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
-/// Environment variables that point an AWS SDK process (`wishctl`, `bootstrap`) at `endpoint`.
+/// The first-attempt timeout (`WISHCTL_ATTEMPT_TIMEOUT`, seconds) of the `wishctl` processes and
+/// provisioners of the suite: 10 s instead of the 3 s wishctl ships with. One moto serves every
+/// test of a suite run on two cores, beside builds and fuzzing; a call it answers late there is
+/// load, not the stall the short first attempt is for, and a test of something else must not
+/// depend on moto answering within 3 s. The shipped timeouts are exercised where they are the
+/// subject: the slow-endpoint test (deploy's `aws_settings`), the unit tests of
+/// `provision::timeouts` and the fault campaign with `WISHCTL_CAMPAIGN_TIMEOUTS=shipped`.
+pub const SUITE_ATTEMPT_TIMEOUT_SECS: u64 = 10;
+
+/// Environment variables that point an AWS SDK process (`wishctl`, `bootstrap`) at `endpoint`,
+/// with the suite's attempt timeout ([`SUITE_ATTEMPT_TIMEOUT_SECS`]).
 pub fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
     vec![
         ("AWS_ENDPOINT_URL", endpoint.to_string()),
@@ -161,6 +179,10 @@ pub fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
         ("AWS_ACCESS_KEY_ID", "testing".to_string()),
         ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
         ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        (
+            "WISHCTL_ATTEMPT_TIMEOUT",
+            SUITE_ATTEMPT_TIMEOUT_SECS.to_string(),
+        ),
     ]
 }
 

@@ -1,7 +1,8 @@
 //! The AWS retry settings every `wishctl` run starts from: `AWS_MAX_ATTEMPTS` /
 //! `AWS_RETRY_MODE` from the environment, then the profile's `max_attempts` / `retry_mode`, then
 //! wishctl's own (standard mode, `provision::MAX_ATTEMPTS`). Counted as attempts per call on an
-//! endpoint (the test proxy in front of moto) that throttles every call.
+//! endpoint (the test proxy in front of moto) that throttles every call. And the attempt
+//! timeouts: a short first attempt, longer retries, on an endpoint slower than the first.
 
 #![allow(clippy::unwrap_used)]
 
@@ -78,5 +79,44 @@ async fn retry_attempts_come_from_the_environment_then_the_profile_then_wishctl(
     assert_eq!(
         [env_only, profile_only, both, neither],
         [2, 3, 2, provision::MAX_ATTEMPTS as usize]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_endpoint_is_answered_at_a_retry_with_a_longer_attempt_timeout() {
+    // GIVEN an endpoint that answers every call after 0.7 s, and a first attempt timeout of
+    // 0.3 s (each retry gets twice the attempt before it: 0.6 s, 1.2 s, 2.4 s, ...)
+    let session = moto().await;
+    let proxy = AwsProxy::start(
+        session.endpoint(),
+        ModelSettings::latency_only(Duration::from_millis(700)),
+    )
+    .await
+    .unwrap();
+
+    // WHEN wishctl reads a stack through it
+    let output = command(proxy.endpoint(), &["outputs", "--stack", "demo"])
+        .env("WISHCTL_ATTEMPT_TIMEOUT", "0.3")
+        .env_remove("WISHCTL_OPERATION_TIMEOUT")
+        .env_remove("AWS_MAX_ATTEMPTS")
+        .output()
+        .unwrap();
+
+    // THEN the run ended with the stack's real state, not a timeout: each call's first attempt
+    // was abandoned, and a retry with a longer attempt timeout got the answer (with a fixed
+    // 0.3 s, all six attempts of the first call would have timed out)
+    let stderr = stderr(&output);
+    assert!(!stderr.contains("timeout"), "{stderr}");
+    assert!(stderr.contains("not deployed"), "{stderr}");
+    let mut per_call: BTreeMap<String, usize> = BTreeMap::new();
+    for record in proxy.records() {
+        let key = format!("{} {:?}", record.call, record.call.resource);
+        *per_call.entry(key).or_default() += 1;
+    }
+    let others = per_call.values().copied().collect::<Vec<_>>();
+    assert!(others.len() >= 4, "{per_call:?}");
+    assert!(
+        others.iter().all(|&sent| (2..=4).contains(&sent)),
+        "{per_call:?}"
     );
 }

@@ -35,8 +35,12 @@ const SECOND: &str = "race-second";
 
 fn spawn(endpoint: &str, args: &[&str], access_key: &str) -> tokio::process::Child {
     let mut command = tokio::process::Command::from(cli::command(endpoint, args));
+    // A held answer is the other process's doing, not a stalled call: the attempt that waits
+    // for it must not time out before the hold ends (wishctl's first attempt gets 3 s).
+    let attempt_timeout = (HOLD_BOUND + Duration::from_secs(10)).as_secs().to_string();
     command
         .env("AWS_ACCESS_KEY_ID", access_key)
+        .env("WISHCTL_ATTEMPT_TIMEOUT", attempt_timeout)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,0 +1,246 @@
+//! How long one SDK call may take: a short first attempt, longer retries, a bound on the whole.
+//!
+//! AWS answers the control-plane calls of a stack in well under a second, so a call that has not
+//! answered after [`FIRST_ATTEMPT_TIMEOUT`] is almost always stalled (a dropped connection, a
+//! lost packet, an overloaded front end), and retrying it at once is faster than waiting longer.
+//! A slow link, though, is not a stall: each retry of the same call therefore gets twice the time
+//! of the attempt before it ([`LongerRetries`]), up to [`LONGEST_ATTEMPT_TIMEOUT`], so a call
+//! that needs 5 s answers at its second attempt instead of failing six times. The operation as a
+//! whole (attempts, backoff and all) is bounded too. Measured against the fault-injecting proxy:
+//! with a fixed 10 s per attempt, every stalled call cost 10 s and 4 in 12 `up`s at 20% faults
+//! took longer than 20 s (BENCHMARKS.md, "Faults, races and hostile input").
+//!
+//! `WISHCTL_ATTEMPT_TIMEOUT` (seconds, e.g. `2.5`) sets the first attempt's timeout and
+//! `WISHCTL_OPERATION_TIMEOUT` the operation's; the calls that upload the zip get six times the
+//! ordinary timeouts instead ([`upload_timeout_config`]), and log searches start at the longest
+//! ([`log_search_timeout_config`]).
+
+use std::time::Duration;
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeTransmitInterceptorContextMut, FinalizerInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
+use aws_smithy_types::timeout::TimeoutConfig;
+
+/// How long the first attempt of a call may take before it is abandoned and retried, unless
+/// `WISHCTL_ATTEMPT_TIMEOUT` says otherwise. A first call to a service also pays for DNS, TCP
+/// and TLS: about three round trips, 1 s even at 300 ms per round trip.
+pub const FIRST_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The longest any retry waits for an answer (each retry doubles the attempt before it, up to
+/// this); a first attempt timeout set longer than this is kept for every attempt.
+pub const LONGEST_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The operation timeout is this many longest attempts (retries and backoff included).
+const OPERATION_ATTEMPTS: u32 = 6;
+
+/// The timeouts of every SDK call: [`FIRST_ATTEMPT_TIMEOUT`] for the first attempt and
+/// [`OPERATION_ATTEMPTS`] longest attempts for the operation, or what `WISHCTL_ATTEMPT_TIMEOUT`
+/// and `WISHCTL_OPERATION_TIMEOUT` say. The retries' longer timeouts come from [`LongerRetries`].
+pub fn timeout_config() -> TimeoutConfig {
+    timeout_config_from(
+        std::env::var("WISHCTL_ATTEMPT_TIMEOUT").ok().as_deref(),
+        std::env::var("WISHCTL_OPERATION_TIMEOUT").ok().as_deref(),
+        true,
+    )
+}
+
+/// Only the timeouts the environment sets (`WISHCTL_ATTEMPT_TIMEOUT`,
+/// `WISHCTL_OPERATION_TIMEOUT`), for layering over a caller's configuration.
+pub(crate) fn timeout_config_from_env() -> TimeoutConfig {
+    timeout_config_from(
+        std::env::var("WISHCTL_ATTEMPT_TIMEOUT").ok().as_deref(),
+        std::env::var("WISHCTL_OPERATION_TIMEOUT").ok().as_deref(),
+        false,
+    )
+}
+
+fn seconds(value: Option<&str>) -> Option<Duration> {
+    value
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 86_400.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// The timeouts of the two settings; without `defaults`, only those the settings give.
+fn timeout_config_from(
+    attempt: Option<&str>,
+    operation: Option<&str>,
+    defaults: bool,
+) -> TimeoutConfig {
+    let given_attempt = seconds(attempt);
+    let attempt = given_attempt.unwrap_or(FIRST_ATTEMPT_TIMEOUT);
+    let given_operation = seconds(operation);
+    let operation =
+        given_operation.unwrap_or(attempt.max(LONGEST_ATTEMPT_TIMEOUT) * OPERATION_ATTEMPTS);
+    let mut builder = TimeoutConfig::builder();
+    if defaults || given_attempt.is_some() {
+        builder = builder.operation_attempt_timeout(attempt);
+    }
+    if defaults || given_operation.is_some() || given_attempt.is_some() {
+        builder = builder.operation_timeout(operation);
+    }
+    builder.build()
+}
+
+/// Timeouts for the calls that upload the zip (`CreateFunction`, `UpdateFunctionCode`): a few
+/// MB can take tens of seconds on a slow uplink, so six times the ordinary ones, the first
+/// attempt included.
+pub(crate) fn upload_timeout_config() -> TimeoutConfig {
+    let ordinary = timeout_config();
+    let attempt = ordinary
+        .operation_attempt_timeout()
+        .unwrap_or(FIRST_ATTEMPT_TIMEOUT)
+        .max(LONGEST_ATTEMPT_TIMEOUT)
+        * 6;
+    let operation = ordinary.operation_timeout().unwrap_or(attempt) * 6;
+    TimeoutConfig::builder()
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(operation.max(attempt))
+        .build()
+}
+
+/// Timeouts for log searches (`FilterLogEvents`, `wishctl logs`): CloudWatch Logs may take
+/// seconds to search a large group before it answers a page, so every attempt gets the longest
+/// attempt timeout (or the first attempt's, when that is longer).
+pub(crate) fn log_search_timeout_config() -> TimeoutConfig {
+    let ordinary = timeout_config();
+    let attempt = ordinary
+        .operation_attempt_timeout()
+        .unwrap_or(FIRST_ATTEMPT_TIMEOUT)
+        .max(LONGEST_ATTEMPT_TIMEOUT);
+    ordinary
+        .to_builder()
+        .operation_attempt_timeout(attempt)
+        .build()
+}
+
+/// The attempt timeout in effect for the first attempt of the operation under way (the client's,
+/// or the operation's own, such as the uploads').
+#[derive(Debug, Clone, Copy)]
+struct FirstAttempt(Duration);
+
+impl Storable for FirstAttempt {
+    type Storer = StoreReplace<Self>;
+}
+
+/// Gives each retry of a call twice the attempt timeout of the attempt before it, up to
+/// `longest` (or the first attempt's, when that is longer): a stalled call is abandoned after
+/// the short first attempt, and a slow one still gets time to answer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LongerRetries {
+    longest: Duration,
+}
+
+impl LongerRetries {
+    pub(crate) fn up_to(longest: Duration) -> Self {
+        LongerRetries { longest }
+    }
+
+    /// The attempt timeout of attempt `next` (1 for the first) when the first one had `first`.
+    fn attempt_timeout(&self, first: Duration, next: u32) -> Duration {
+        let longest = self.longest.max(first);
+        let doublings = next.saturating_sub(1).min(16);
+        first.saturating_mul(1 << doublings).min(longest)
+    }
+}
+
+impl Intercept for LongerRetries {
+    fn name(&self) -> &'static str {
+        "wishctl::LongerRetries"
+    }
+
+    fn modify_before_retry_loop(
+        &self,
+        _context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(first) = cfg
+            .load::<TimeoutConfig>()
+            .and_then(TimeoutConfig::operation_attempt_timeout)
+        {
+            cfg.interceptor_state().store_put(FirstAttempt(first));
+        }
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        _context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let (Some(FirstAttempt(first)), Some(current)) = (
+            cfg.load::<FirstAttempt>().copied(),
+            cfg.load::<TimeoutConfig>(),
+        ) else {
+            return Ok(());
+        };
+        let done = cfg
+            .load::<RequestAttempts>()
+            .map_or(1, RequestAttempts::attempts);
+        let next = current
+            .to_builder()
+            .operation_attempt_timeout(self.attempt_timeout(first, done + 1))
+            .build();
+        cfg.interceptor_state().store_put(next);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{timeout_config_from, LongerRetries};
+
+    #[test]
+    fn every_call_has_an_attempt_and_an_operation_timeout() {
+        let default = timeout_config_from(None, None, true);
+        assert_eq!(
+            default.operation_attempt_timeout(),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(default.operation_timeout(), Some(Duration::from_secs(60)));
+        let user = timeout_config_from(Some("1.5"), None, false);
+        assert_eq!(
+            user.operation_attempt_timeout(),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(user.operation_timeout(), Some(Duration::from_secs(60)));
+        let long = timeout_config_from(Some("20"), None, false);
+        assert_eq!(long.operation_timeout(), Some(Duration::from_secs(120)));
+        let garbage = timeout_config_from(Some("-1"), Some("forever"), true);
+        assert_eq!(
+            garbage.operation_attempt_timeout(),
+            Some(Duration::from_secs(3))
+        );
+        let unset = timeout_config_from(None, None, false);
+        assert_eq!(unset.operation_attempt_timeout(), None);
+    }
+
+    #[test]
+    fn each_retry_doubles_the_attempt_timeout_up_to_the_longest() {
+        let retries = LongerRetries::up_to(Duration::from_secs(10));
+        let first = Duration::from_secs(3);
+        let timeouts: Vec<_> = (1..=6).map(|n| retries.attempt_timeout(first, n)).collect();
+        assert_eq!(
+            timeouts,
+            [3, 6, 10, 10, 10, 10].map(Duration::from_secs).to_vec()
+        );
+        // A first attempt longer than the longest (the uploads') is kept for every attempt.
+        let upload = Duration::from_secs(60);
+        assert_eq!(retries.attempt_timeout(upload, 3), upload);
+        // No overflow for absurd attempt numbers.
+        assert_eq!(
+            retries.attempt_timeout(first, u32::MAX),
+            Duration::from_secs(10)
+        );
+    }
+}
