@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every fuzz target of every crates/*/fuzz crate for SECONDS each (default 60), then prints
-# the executions per target. Installs what it needs: a nightly toolchain (rustup) and cargo-fuzz
-# (crates.io). Inputs are capped in size (-max_len) and memory (-rss_limit_mb / -malloc_limit_mb,
+# the executions per target. Installs what it needs: a dated nightly toolchain (rustup) and
+# cargo-fuzz (crates.io). Inputs are capped in size (-max_len) and memory (-rss_limit_mb / -malloc_limit_mb,
 # so an unbounded allocation is a failure). New corpus entries go to a scratch folder; the seed
 # corpus committed under crates/*/fuzz/corpus/TARGET is only read. A crash leaves its input in
 # crates/*/fuzz/artifacts/TARGET/ and makes the script exit 1.
@@ -10,8 +10,8 @@
 #        bash scripts/fuzz.sh --build-only   (install and build; scripts/test.sh builds the
 #                                             targets this way while the tests run)
 # Environment: FUZZ_MAX_LEN (bytes, default 65536), FUZZ_RSS_MB (default 1024),
-#              FUZZ_TOOLCHAIN (default nightly), FUZZ_PARALLEL (targets fuzzed at once, default
-#              the number of cores: each libFuzzer run uses one), CARGO_FUZZ_VERSION (the
+#              FUZZ_TOOLCHAIN (default nightly-2026-05-20), FUZZ_PARALLEL (targets fuzzed at
+#              once, default the number of cores: each libFuzzer run uses one), CARGO_FUZZ_VERSION (the
 #              cargo-fuzz installed when none is, default 0.13.2).
 set -euo pipefail
 
@@ -26,7 +26,10 @@ case "$seconds" in
 esac
 max_len="${FUZZ_MAX_LEN:-65536}"
 rss_mb="${FUZZ_RSS_MB:-1024}"
-toolchain="${FUZZ_TOOLCHAIN:-nightly}"
+# A dated nightly, so that CI fuzzes with the same compiler from one run to the next (a new
+# nightly can break cargo-fuzz or the sanitizer build on any day); FUZZ_TOOLCHAIN=nightly for
+# the newest.
+toolchain="${FUZZ_TOOLCHAIN:-nightly-2026-05-20}"
 parallel="${FUZZ_PARALLEL:-$(nproc 2>/dev/null || echo 1)}"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
