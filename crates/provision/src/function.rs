@@ -251,10 +251,16 @@ async fn read_zip(code: &FunctionCode) -> anyhow::Result<Blob> {
     Ok(Blob::new(bytes))
 }
 
-/// The longer timeouts of the calls that carry the zip.
-fn upload_timeouts() -> aws_sdk_lambda::config::Builder {
-    aws_sdk_lambda::config::Builder::default()
-        .timeout_config(crate::timeouts::upload_timeout_config())
+/// The timeouts of `lambda`'s calls that carry `zip`: longer, by its size.
+fn upload_timeouts(lambda: &aws_sdk_lambda::Client, zip: &Blob) -> aws_sdk_lambda::config::Builder {
+    let ordinary = lambda
+        .config()
+        .timeout_config()
+        .cloned()
+        .unwrap_or_else(crate::timeouts::timeout_config);
+    aws_sdk_lambda::config::Builder::default().timeout_config(
+        crate::timeouts::upload_timeout_config(&ordinary, zip.as_ref().len()),
+    )
 }
 
 /// The message Lambda gives while IAM has not propagated a new role (or a role's new trust
@@ -351,7 +357,7 @@ pub(crate) async fn apply(
                     .description("wish-list API (managed by wishctl)")
                     .set_tags(Some(desired.tags.to_hash_map()))
                     .customize()
-                    .config_override(upload_timeouts())
+                    .config_override(upload_timeouts(lambda, &zip))
                     .send()
             })
             .await
@@ -400,10 +406,10 @@ pub(crate) async fn apply(
                 let output = lambda
                     .update_function_code()
                     .function_name(name)
-                    .zip_file(zip)
+                    .zip_file(zip.clone())
                     .architectures(desired.architecture())
                     .customize()
-                    .config_override(upload_timeouts())
+                    .config_override(upload_timeouts(lambda, &zip))
                     .send()
                     .await
                     .doing(|| format!("updating the code of function {name}"))?;

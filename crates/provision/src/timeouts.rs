@@ -11,8 +11,8 @@
 //! took longer than 20 s (BENCHMARKS.md, "Faults, races and hostile input").
 //!
 //! `WISHCTL_ATTEMPT_TIMEOUT` (seconds, e.g. `2.5`) sets the first attempt's timeout and
-//! `WISHCTL_OPERATION_TIMEOUT` the operation's; the calls that upload the zip get six times the
-//! ordinary timeouts instead ([`upload_timeout_config`]), and log searches start at the longest
+//! `WISHCTL_OPERATION_TIMEOUT` the operation's; the calls that upload the zip get a first attempt
+//! longer by the zip's size ([`upload_timeout_config`]), and log searches start at the longest
 //! ([`log_search_timeout_config`]).
 
 use std::time::Duration;
@@ -88,17 +88,26 @@ fn timeout_config_from(
     builder.build()
 }
 
-/// Timeouts for the calls that upload the zip (`CreateFunction`, `UpdateFunctionCode`): a few
-/// MB can take tens of seconds on a slow uplink, so six times the ordinary ones, the first
-/// attempt included.
-pub(crate) fn upload_timeout_config() -> TimeoutConfig {
-    let ordinary = timeout_config();
+/// The slowest uplink an upload's first attempt allows for: 1 MB/s (8 Mbit/s). A slower one
+/// is served by the retries, each with twice the time of the attempt before.
+const UPLOAD_BYTES_PER_SECOND: u64 = 1_000_000;
+
+/// Timeouts for the calls that upload a zip of `zip_bytes` (`CreateFunction`,
+/// `UpdateFunctionCode`) with a client whose timeouts are `ordinary`: the first attempt gets the
+/// ordinary first attempt plus a second per MB
+/// (3 s for a small zip, 15 s for the 12 MB release zip), each retry twice the attempt before it
+/// (up to 8 times the first; see [`LongerRetries`]), and the operation six times the ordinary
+/// operation timeout. A stall costs an upload of a small zip no more than any other call.
+pub(crate) fn upload_timeout_config(ordinary: &TimeoutConfig, zip_bytes: usize) -> TimeoutConfig {
+    let transfer = Duration::from_secs_f64(zip_bytes as f64 / UPLOAD_BYTES_PER_SECOND as f64);
     let attempt = ordinary
         .operation_attempt_timeout()
         .unwrap_or(FIRST_ATTEMPT_TIMEOUT)
-        .max(LONGEST_ATTEMPT_TIMEOUT)
+        .saturating_add(transfer);
+    let operation = ordinary
+        .operation_timeout()
+        .unwrap_or(LONGEST_ATTEMPT_TIMEOUT * OPERATION_ATTEMPTS)
         * 6;
-    let operation = ordinary.operation_timeout().unwrap_or(attempt) * 6;
     TimeoutConfig::builder()
         .operation_attempt_timeout(attempt)
         .operation_timeout(operation.max(attempt))
@@ -130,8 +139,9 @@ impl Storable for FirstAttempt {
 }
 
 /// Gives each retry of a call twice the attempt timeout of the attempt before it, up to
-/// `longest` (or the first attempt's, when that is longer): a stalled call is abandoned after
-/// the short first attempt, and a slow one still gets time to answer.
+/// `longest`, or up to 8 times the first attempt's when that is longer than `longest` (the
+/// uploads of large zips): a stalled call is abandoned after the short first attempt, and a
+/// slow one still gets time to answer.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LongerRetries {
     longest: Duration,
@@ -144,7 +154,11 @@ impl LongerRetries {
 
     /// The attempt timeout of attempt `next` (1 for the first) when the first one had `first`.
     fn attempt_timeout(&self, first: Duration, next: u32) -> Duration {
-        let longest = self.longest.max(first);
+        let longest = if first < self.longest {
+            self.longest
+        } else {
+            first.saturating_mul(8)
+        };
         let doublings = next.saturating_sub(1).min(16);
         first.saturating_mul(1 << doublings).min(longest)
     }
@@ -198,7 +212,7 @@ impl Intercept for LongerRetries {
 mod tests {
     use std::time::Duration;
 
-    use super::{timeout_config_from, LongerRetries};
+    use super::{timeout_config_from, upload_timeout_config, LongerRetries};
 
     #[test]
     fn every_call_has_an_attempt_and_an_operation_timeout() {
@@ -234,13 +248,38 @@ mod tests {
             timeouts,
             [3, 6, 10, 10, 10, 10].map(Duration::from_secs).to_vec()
         );
-        // A first attempt longer than the longest (the uploads') is kept for every attempt.
-        let upload = Duration::from_secs(60);
-        assert_eq!(retries.attempt_timeout(upload, 3), upload);
+        // A first attempt longer than the longest (a large zip's upload) doubles up to 8 times.
+        let upload = Duration::from_secs(15);
+        let timeouts: Vec<_> = (1..=6)
+            .map(|n| retries.attempt_timeout(upload, n))
+            .collect();
+        assert_eq!(
+            timeouts,
+            [15, 30, 60, 120, 120, 120]
+                .map(Duration::from_secs)
+                .to_vec()
+        );
         // No overflow for absurd attempt numbers.
         assert_eq!(
             retries.attempt_timeout(first, u32::MAX),
             Duration::from_secs(10)
         );
+    }
+
+    #[test]
+    fn uploads_get_a_first_attempt_longer_by_the_zips_size() {
+        let ordinary = timeout_config_from(None, None, true);
+        let small = upload_timeout_config(&ordinary, 4_212);
+        let release = upload_timeout_config(&ordinary, 12_000_000);
+        let small_attempt = small.operation_attempt_timeout().unwrap();
+        assert!(
+            small_attempt < Duration::from_millis(3_010),
+            "{small_attempt:?}"
+        );
+        assert_eq!(
+            release.operation_attempt_timeout(),
+            Some(Duration::from_secs(15))
+        );
+        assert_eq!(release.operation_timeout(), Some(Duration::from_secs(360)));
     }
 }
