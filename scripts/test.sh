@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh Debian machine with rustup: set-up, both Lambda zips, one moto
-# server for the run (stopped on exit), then fmt, clippy, docs, every test of the workspace, the
-# release packaging check, the CI example's step scripts against moto and `wishctl dev`, and a
-# short fuzz run of every fuzz target (FUZZ_SECONDS each, default 60; 0 skips it; a long run is
-# `bash scripts/fuzz.sh 600`).
+# The whole test suite on a fresh Debian machine with rustup: set-up, one moto server for the run
+# (stopped on exit), then fmt, clippy, docs and the test build beside both Lambda zips (built in
+# the background), every test of the workspace, the release packaging check, the CI example's
+# step scripts against moto and `wishctl dev`, and a short fuzz run of every fuzz target
+# (FUZZ_SECONDS each, default 60; 0 skips it; a long run is `bash scripts/fuzz.sh 600`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,14 +26,25 @@ summary() {
 
 timed "set-up" scripts/setup.sh --test
 
-# Tests run the real bootstrap binaries (x86_64 natively, arm64 under qemu-aarch64).
-timed "both Lambda zips (cargo xtask dist)" cargo xtask dist
+# Tests run the real bootstrap binaries (x86_64 natively, arm64 under qemu-aarch64). Both Lambda
+# zips (`cargo xtask dist`) build in the background beside fmt, clippy, docs and the test build:
+# cargo locks a target folder per profile and target (target/lambda, target/<musl>/lambda against
+# target/debug), and the zips' one-core fat-LTO links leave the other core to those steps. The
+# tests wait for them.
+cargo build --quiet --locked -p xtask
+zips_started=$SECONDS
+target/debug/xtask dist >target/zips.log 2>&1 &
+zips_pid=$!
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 .venv/bin/moto_server -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
 moto_pid=$!
 stop_background() {
   kill "$moto_pid" 2>/dev/null || true
+  if [ -n "${zips_pid:-}" ]; then
+    pkill -TERM -P "$zips_pid" 2>/dev/null || true
+    kill "$zips_pid" 2>/dev/null || true
+  fi
   if [ -n "${fuzz_build_pid:-}" ]; then
     pkill -TERM -P "$fuzz_build_pid" 2>/dev/null || true
     kill "$fuzz_build_pid" 2>/dev/null || true
@@ -60,6 +71,20 @@ timed "fmt" cargo fmt --all --check
 timed "clippy" cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" timed "docs" cargo doc --no-deps --workspace --quiet
 timed "test build" cargo test --workspace --no-run
+
+wait_for_zips() {
+  local status=0
+  wait "$zips_pid" || status=$?
+  zips_pid=
+  cat target/zips.log >&2
+  if [ "$status" -ne 0 ]; then
+    echo "test.sh: building the Lambda zips failed (log above)" >&2
+    return 1
+  fi
+  timings+=("$(printf '%5ds  %s' $((SECONDS - zips_started)) \
+    "both Lambda zips, in the background from the start (overlaps the steps above)")")
+}
+timed "both Lambda zips (the wait for the background build)" wait_for_zips
 
 # The fuzz targets (nightly, their own target folders) build while the tests run: the tests
 # mostly wait for moto and for the processes they start, which leaves a core idle.
