@@ -29,7 +29,7 @@ pub struct Clients {
 impl Clients {
     /// Clients for every service from one SDK configuration (region, credentials, endpoint),
     /// each with the timeouts of [`timeouts::timeout_config`] (retries of a call getting longer
-    /// attempts: [`timeouts::LongerRetries`]) and the retry behaviour of
+    /// attempts than the first) and the retry behaviour of
     /// [`crate::retry_config`], unless the configuration's retry settings were set explicitly
     /// (`aws_config::defaults(..).retry_config(..)`, as the CLI does with
     /// [`crate::retry_config_with_profile`]): those are kept as they are. A retry configuration

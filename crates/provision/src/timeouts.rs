@@ -39,9 +39,10 @@ pub const LONGEST_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The operation timeout is this many longest attempts (retries and backoff included).
 const OPERATION_ATTEMPTS: u32 = 6;
 
-/// The timeouts of every SDK call: [`FIRST_ATTEMPT_TIMEOUT`] for the first attempt and
-/// [`OPERATION_ATTEMPTS`] longest attempts for the operation, or what `WISHCTL_ATTEMPT_TIMEOUT`
-/// and `WISHCTL_OPERATION_TIMEOUT` say. The retries' longer timeouts come from [`LongerRetries`].
+/// The timeouts of every SDK call: [`FIRST_ATTEMPT_TIMEOUT`] for the first attempt and six
+/// [`LONGEST_ATTEMPT_TIMEOUT`]s for the operation, or what `WISHCTL_ATTEMPT_TIMEOUT` and
+/// `WISHCTL_OPERATION_TIMEOUT` say. The retries' longer attempt timeouts are set by an
+/// interceptor every client of [`crate::Clients`] has.
 pub fn timeout_config() -> TimeoutConfig {
     timeout_config_from(
         std::env::var("WISHCTL_ATTEMPT_TIMEOUT").ok().as_deref(),
