@@ -530,10 +530,13 @@ impl Members {
     /// The stack's API: the oldest of those tagged for it. (`up`, when several are tagged, first
     /// prefers the one with routes, and then deletes the others: this listing reads no routes,
     /// so for a stack with duplicates its URL may name an empty one until the next `up`.)
-    fn api(&self) -> Option<&Tagged> {
-        self.of(ResourceKind::Api).min_by(|a, b| {
+    /// The HTTP APIs tagged for the stack, oldest first.
+    fn apis(&self) -> impl Iterator<Item = &Tagged> {
+        let mut apis: Vec<&Tagged> = self.of(ResourceKind::Api).collect();
+        apis.sort_by(|a, b| {
             (a.resource.created_at, &a.api_id).cmp(&(b.resource.created_at, &b.api_id))
-        })
+        });
+        apis.into_iter()
     }
 }
 
@@ -592,9 +595,50 @@ async fn discover(ctx: &Ctx, now: UtcTime) -> anyhow::Result<Inventory> {
 struct Insides {
     role_policy: bool,
     permission: bool,
-    /// Route keys present, and whether a JWT route points at an authorizer.
+    /// The stack's API: of several tagged for it (a cut-off run's duplicate, which the next
+    /// `up` deletes), the one with the most routes, then the oldest, as `up` decides.
+    api_id: Option<String>,
+    /// Route keys present on that API, and whether a JWT route points at an authorizer.
     routes: Vec<String>,
     authorizer: bool,
+}
+
+/// The route keys of HTTP API `api_id`, and whether any route points at an authorizer; none when
+/// the API is gone.
+async fn routes_of(ctx: &Ctx, api_id: &str) -> anyhow::Result<(Vec<String>, bool)> {
+    let mut keys = Vec::new();
+    let mut authorizer = false;
+    let mut next = None;
+    let mut pages = Pages::new(|| "listing the routes of an HTTP API (GetRoutes)".to_string());
+    loop {
+        let Some(page) = found(
+            ctx.clients
+                .apigateway
+                .get_routes()
+                .api_id(api_id)
+                .set_next_token(next)
+                .send()
+                .await,
+            |e| e.is_not_found_exception(),
+        )
+        .doing(|| format!("listing the routes of HTTP API {api_id}"))?
+        else {
+            break;
+        };
+        for route in page.items() {
+            if let Some(key) = route.route_key() {
+                keys.push(key.to_string());
+            }
+            if route.authorizer_id().is_some() {
+                authorizer = true;
+            }
+        }
+        next = pages.next(page.next_token())?;
+        if next.is_none() {
+            break;
+        }
+    }
+    Ok((keys, authorizer))
 }
 
 async fn insides(ctx: &Ctx, names: &ResourceNames, members: &Members) -> anyhow::Result<Insides> {
@@ -647,48 +691,30 @@ async fn insides(ctx: &Ctx, names: &ResourceNames, members: &Members) -> anyhow:
             }))
     };
     let routes = async {
-        let Some(api_id) = members.api().and_then(|a| a.api_id.clone()) else {
-            return anyhow::Ok((Vec::new(), false));
-        };
-        let mut keys = Vec::new();
-        let mut authorizer = false;
-        let mut next = None;
-        let mut pages = Pages::new(|| "listing the routes of an HTTP API (GetRoutes)".to_string());
-        loop {
-            let Some(page) = found(
-                clients
-                    .apigateway
-                    .get_routes()
-                    .api_id(&api_id)
-                    .set_next_token(next)
-                    .send()
-                    .await,
-                |e| e.is_not_found_exception(),
-            )
-            .doing(|| format!("listing the routes of HTTP API {api_id}"))?
-            else {
-                break;
-            };
-            for route in page.items() {
-                if let Some(key) = route.route_key() {
-                    keys.push(key.to_string());
-                }
-                if route.authorizer_id().is_some() {
-                    authorizer = true;
-                }
-            }
-            next = pages.next(page.next_token())?;
-            if next.is_none() {
-                break;
+        // Usually one API: one listing. Of several, the first with the most routes (they come
+        // oldest first).
+        let mut best: Option<(String, Vec<String>, bool)> = None;
+        for api_id in members.apis().filter_map(|a| a.api_id.clone()) {
+            let (keys, authorizer) = routes_of(ctx, &api_id).await?;
+            if best
+                .as_ref()
+                .is_none_or(|(_, most, _)| keys.len() > most.len())
+            {
+                best = Some((api_id, keys, authorizer));
             }
         }
-        Ok((keys, authorizer))
+        anyhow::Ok(best)
     };
-    let (role_policy, permission, (routes, authorizer)) =
+    let (role_policy, permission, api) =
         tokio::try_join!(fork(role_policy), fork(permission), fork(routes))?;
+    let (api_id, routes, authorizer) = match api {
+        Some((id, routes, authorizer)) => (Some(id), routes, authorizer),
+        None => (None, Vec::new(), false),
+    };
     Ok(Insides {
         role_policy,
         permission,
+        api_id,
         routes,
         authorizer,
     })
@@ -739,9 +765,9 @@ async fn summarize(
         ResourceKind::Permission,
         &names.permission_statement,
     );
-    let api = members.api();
-    need(api.is_some(), ResourceKind::Api, &names.api);
-    if api.is_some() {
+    let has_api = members.has(ResourceKind::Api);
+    need(has_api, ResourceKind::Api, &names.api);
+    if has_api {
         for route in ROUTES {
             let key = route.key();
             need(inside.routes.contains(&key), ResourceKind::Route, &key);
@@ -763,7 +789,7 @@ async fn summarize(
         .iter()
         .filter_map(|t| t.resource.created_at)
         .min();
-    let api_id = api.and_then(|a| a.api_id.clone());
+    let api_id = inside.api_id.clone();
     let mut resources: Vec<FoundResource> = members
         .resources
         .iter()

@@ -202,7 +202,20 @@ async fn plan_lists_every_change_made_behind_its_back_and_up_restores_the_stack(
         .unwrap()
         .to_string();
 
-    // THEN plan exits 2 and lists every one of them
+    // THEN list names the stack's own API (the one with the routes, as `up` keeps it), whether
+    // or not the duplicate was created in the same second, and finds its routes
+    let listed = json(&wishctl(session.endpoint(), &["list", "--output", "json"]));
+    let listed = listed["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stack"] == STACK)
+        .unwrap_or_else(|| panic!("{STACK} not listed: {listed}"));
+    assert_eq!(listed["apiId"], api_id.as_str(), "{listed}");
+    let missing = listed["missing"].to_string();
+    assert!(!missing.contains("route"), "{listed}");
+
+    // AND plan exits 2 and lists every one of them
     let (code, before) = plan(session.endpoint(), STACK, zip, &[]);
     assert_eq!(code, Some(2));
     let lines = changed(&before).join("\n");
