@@ -3,8 +3,8 @@
 //! AWS answers the control-plane calls of a stack in well under a second, so a call that has not
 //! answered after [`FIRST_ATTEMPT_TIMEOUT`] is almost always stalled (a dropped connection, a
 //! lost packet, an overloaded front end), and retrying it at once is faster than waiting longer.
-//! A slow link, though, is not a stall: each retry of the same call therefore gets twice the time
-//! of the attempt before it ([`LongerRetries`]), up to [`LONGEST_ATTEMPT_TIMEOUT`], so a call
+//! A slow link, though, is not a stall: each retry after an attempt that timed out therefore gets
+//! twice that attempt's time ([`LongerRetries`]), up to [`LONGEST_ATTEMPT_TIMEOUT`], so a call
 //! that needs 5 s answers at its second attempt instead of failing six times. The operation as a
 //! whole (attempts, backoff and all) is bounded too. Measured against the fault-injecting proxy:
 //! with a fixed 10 s per attempt, every stalled call cost 10 s and 4 in 12 `up`s at 20% faults
@@ -22,7 +22,6 @@ use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeTransmitInterceptorContextMut, FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use aws_smithy_types::timeout::TimeoutConfig;
@@ -139,7 +138,15 @@ impl Storable for FirstAttempt {
     type Storer = StoreReplace<Self>;
 }
 
-/// Gives each retry of a call twice the attempt timeout of the attempt before it, up to
+/// How many attempts of the operation under way timed out so far.
+#[derive(Debug, Clone, Copy)]
+struct TimedOut(u32);
+
+impl Storable for TimedOut {
+    type Storer = StoreReplace<Self>;
+}
+
+/// Gives the retry after an attempt that timed out twice that attempt's timeout, up to
 /// `longest`, or up to 8 times the first attempt's when that is longer than `longest` (the
 /// uploads of large zips): a stalled call is abandoned after the short first attempt, and a
 /// slow one still gets time to answer.
@@ -153,7 +160,8 @@ impl LongerRetries {
         LongerRetries { longest }
     }
 
-    /// The attempt timeout of attempt `next` (1 for the first) when the first one had `first`.
+    /// The attempt timeout after `next - 1` attempts timed out, when the first attempt had
+    /// `first`.
     fn attempt_timeout(&self, first: Duration, next: u32) -> Duration {
         let longest = if first < self.longest {
             self.longest
@@ -187,23 +195,29 @@ impl Intercept for LongerRetries {
 
     fn read_after_attempt(
         &self,
-        _context: &FinalizerInterceptorContextRef<'_>,
+        context: &FinalizerInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        // Only an attempt that timed out says the link may be slow; one that was throttled or
+        // failed fast was answered in time, and its retry keeps the timeout it had.
+        let timed_out =
+            matches!(context.output_or_error(), Some(Err(err)) if err.is_timeout_error());
+        if !timed_out {
+            return Ok(());
+        }
         let (Some(FirstAttempt(first)), Some(current)) = (
             cfg.load::<FirstAttempt>().copied(),
             cfg.load::<TimeoutConfig>(),
         ) else {
             return Ok(());
         };
-        let done = cfg
-            .load::<RequestAttempts>()
-            .map_or(1, RequestAttempts::attempts);
+        let timeouts = cfg.load::<TimedOut>().map_or(0, |t| t.0) + 1;
         let next = current
             .to_builder()
-            .operation_attempt_timeout(self.attempt_timeout(first, done + 1))
+            .operation_attempt_timeout(self.attempt_timeout(first, timeouts + 1))
             .build();
+        cfg.interceptor_state().store_put(TimedOut(timeouts));
         cfg.interceptor_state().store_put(next);
         Ok(())
     }
