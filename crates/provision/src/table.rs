@@ -191,12 +191,21 @@ pub(crate) async fn apply(
                 wait_until_active(ctx, name).await?;
             }
             if action.updates(TableField::Tags) {
-                ddb.tag_resource()
-                    .resource_arn(&table.arn)
-                    .set_tags(Some(dynamodb_tags(tags)?))
-                    .send()
-                    .await
-                    .doing(|| format!("tagging table {name}"))?;
+                // Only the tags that are missing or differ: TagResource adds or overwrites those
+                // and leaves the others as they are. (moto appends every key it is sent again,
+                // even one already there, and then pages its tag listing in a loop.)
+                let changed: Vec<Tag> = dynamodb_tags(tags)?
+                    .into_iter()
+                    .filter(|t| table.tags.get(t.key()).map(String::as_str) != Some(t.value()))
+                    .collect();
+                if !changed.is_empty() {
+                    ddb.tag_resource()
+                        .resource_arn(&table.arn)
+                        .set_tags(Some(changed))
+                        .send()
+                        .await
+                        .doing(|| format!("tagging table {name}"))?;
+                }
             }
             ctx.progress
                 .report(ResourceKind::Table, name, updated_message(fields));
