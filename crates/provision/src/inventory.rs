@@ -606,39 +606,11 @@ struct Insides {
 /// The route keys of HTTP API `api_id`, and whether any route points at an authorizer; none when
 /// the API is gone.
 async fn routes_of(ctx: &Ctx, api_id: &str) -> anyhow::Result<(Vec<String>, bool)> {
-    let mut keys = Vec::new();
-    let mut authorizer = false;
-    let mut next = None;
-    let mut pages = Pages::new(|| "listing the routes of an HTTP API (GetRoutes)".to_string());
-    loop {
-        let Some(page) = found(
-            ctx.clients
-                .apigateway
-                .get_routes()
-                .api_id(api_id)
-                .set_next_token(next)
-                .send()
-                .await,
-            |e| e.is_not_found_exception(),
-        )
-        .doing(|| format!("listing the routes of HTTP API {api_id}"))?
-        else {
-            break;
-        };
-        for route in page.items() {
-            if let Some(key) = route.route_key() {
-                keys.push(key.to_string());
-            }
-            if route.authorizer_id().is_some() {
-                authorizer = true;
-            }
-        }
-        next = pages.next(page.next_token())?;
-        if next.is_none() {
-            break;
-        }
-    }
-    Ok((keys, authorizer))
+    let routes = crate::api::routes::observe_if_present(&ctx.clients.apigateway, api_id)
+        .await?
+        .unwrap_or_default();
+    let authorizer = routes.iter().any(|r| r.authorizer_id.is_some());
+    Ok((routes.into_iter().map(|r| r.key).collect(), authorizer))
 }
 
 async fn insides(ctx: &Ctx, names: &ResourceNames, members: &Members) -> anyhow::Result<Insides> {

@@ -6,6 +6,7 @@
 //! always changes the route, and `apply` sets every field of a changed route with the ids it then
 //! has.
 
+use anyhow::Context as _;
 use aws_sdk_apigatewayv2::types::AuthorizationType;
 use stack::{Route, RouteAuth, ROUTES};
 
@@ -29,17 +30,34 @@ pub(crate) async fn observe(
     apigw: &aws_sdk_apigatewayv2::Client,
     api_id: &str,
 ) -> anyhow::Result<Vec<ObservedRoute>> {
+    observe_if_present(apigw, api_id)
+        .await?
+        .with_context(|| format!("listing the routes of HTTP API {api_id}: NotFoundException"))
+}
+
+/// Every route of the API; `None` when the API is gone (deleted meanwhile, as `gc` or another
+/// run may).
+pub(crate) async fn observe_if_present(
+    apigw: &aws_sdk_apigatewayv2::Client,
+    api_id: &str,
+) -> anyhow::Result<Option<Vec<ObservedRoute>>> {
     let mut routes = Vec::new();
     let mut next = None;
     let mut pages = crate::pages::Pages::new(|| format!("listing the routes of HTTP API {api_id}"));
     loop {
-        let page = apigw
-            .get_routes()
-            .api_id(api_id)
-            .set_next_token(next)
-            .send()
-            .await
-            .doing(|| format!("listing the routes of HTTP API {api_id}"))?;
+        let Some(page) = crate::context::found(
+            apigw
+                .get_routes()
+                .api_id(api_id)
+                .set_next_token(next)
+                .send()
+                .await,
+            |e| e.is_not_found_exception(),
+        )
+        .doing(|| format!("listing the routes of HTTP API {api_id}"))?
+        else {
+            return Ok(None);
+        };
         routes.extend(page.items().iter().filter_map(|r| {
             Some(ObservedRoute {
                 id: r.route_id()?.to_string(),
@@ -55,7 +73,7 @@ pub(crate) async fn observe(
         }));
         next = pages.next(page.next_token())?;
         if next.is_none() {
-            return Ok(routes);
+            return Ok(Some(routes));
         }
     }
 }
