@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::support::{stderr, stdout};
+
 const ISSUER: &str = "https://tenant.eu.auth0.com/";
 
 fn wishctl(args: &[&str]) -> Output {
@@ -19,14 +21,6 @@ fn wishctl(args: &[&str]) -> Output {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// A zip whose entry `entry` starts with an ELF header for `machine` (183 arm64, 62 x86_64).

@@ -7,13 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use testkit::moto::{MotoServer, MotoSession};
+
+use crate::support::{moto, stderr};
 
 const ISSUER: &str = "https://tenant.eu.auth0.com/";
-
-async fn moto() -> MotoSession {
-    MotoServer::shared().session().await
-}
 
 /// Runs `wishctl` with the environment of a user whose AWS is moto (`AWS_ENDPOINT_URL`).
 fn wishctl(endpoint: &str, args: &[&str]) -> Output {
@@ -23,10 +20,6 @@ fn wishctl(endpoint: &str, args: &[&str]) -> Output {
         command.env(key, value);
     }
     command.output().unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// Parses stdout as exactly one JSON object (and nothing else).

@@ -10,13 +10,11 @@ use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
-use testkit::moto::{MotoServer, MotoSession};
+use testkit::moto::MotoSession;
+
+use crate::support::{moto, stderr, stdout};
 
 const ISSUER: &str = "https://tenant.eu.auth0.com/";
-
-async fn moto() -> MotoSession {
-    MotoServer::shared().session().await
-}
 
 fn wishctl(endpoint: &str, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wishctl"));
@@ -25,14 +23,6 @@ fn wishctl(endpoint: &str, args: &[&str]) -> Output {
         command.env(key, value);
     }
     command.output().unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// stdout as exactly one JSON object.

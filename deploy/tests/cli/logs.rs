@@ -11,14 +11,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use serde_json::Value;
-use testkit::moto::{MotoServer, MotoSession};
+use testkit::moto::MotoSession;
+
+use crate::support::moto;
 
 const ISSUER: &str = "https://tenant.eu.auth0.com/";
 const STREAM: &str = "2026/11/29/[$LATEST]0123456789abcdef";
-
-async fn moto() -> MotoSession {
-    MotoServer::shared().session().await
-}
 
 fn command(endpoint: &str, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wishctl"));

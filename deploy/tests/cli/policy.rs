@@ -18,16 +18,14 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use stack::{grants_for, Target};
-use testkit::moto::{MotoServer, MotoSession, ACCOUNT_ID, REGION};
+use testkit::moto::{MotoSession, ACCOUNT_ID, REGION};
+
+use crate::support::moto;
 
 const ISSUER: &str = "https://tenant.eu.auth0.com/";
 const STACK: &str = "pr-cov";
 /// A well-formed JWT that no issuer signed (verify only needs its shape to forge a variant).
 const FAKE_TOKEN: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsiLCJ0eXAiOiJKV1QifQ.eyJzdWIiOiJjaSIsImF1ZCI6ImF1ZDIifQ.c2lnbmF0dXJl";
-
-async fn moto() -> MotoSession {
-    MotoServer::shared().session().await
-}
 
 fn wishctl(endpoint: &str, log: &Path, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wishctl"));

@@ -11,6 +11,8 @@ use std::process::{Command, Output};
 
 use testkit::moto::{MotoServer, MotoSession};
 
+use crate::support::stderr;
+
 const ISSUER: &str = "https://tenant.eu.auth0.com/";
 
 fn up(endpoint: &str, cwd: &Path, stack: &str, extra: &[&str]) -> Output {
@@ -34,10 +36,6 @@ fn up(endpoint: &str, cwd: &Path, stack: &str, extra: &[&str]) -> Output {
         command.env(key, value);
     }
     command.output().unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 async fn code_sha256(session: &MotoSession, stack: &str) -> Option<String> {
