@@ -52,6 +52,8 @@ impl Clients {
             .build();
         // Retries get longer attempts than the first (see `timeouts`).
         let longer_retries = timeouts::LongerRetries::up_to(timeouts::LONGEST_ATTEMPT_TIMEOUT);
+        // A read that is slow to answer is sent a second time (see `hedge`).
+        let http_client = crate::hedge::HedgedReads::around(sdk.http_client());
         macro_rules! client {
             ($sdk:ident) => {
                 $sdk::Client::from_conf(
@@ -59,6 +61,8 @@ impl Clients {
                         .retry_config(retry.clone())
                         .timeout_config(call_timeouts.clone())
                         .interceptor(longer_retries)
+                        .interceptor(crate::hedge::MarkReads)
+                        .http_client(http_client.clone())
                         .build(),
                 )
             };
@@ -74,6 +78,8 @@ impl Clients {
                     .timeout_config(call_timeouts.clone())
                     .interceptor(longer_retries)
                     .interceptor(crate::idempotency::NoBlindRetryOfCreates)
+                    .interceptor(crate::hedge::MarkReads)
+                    .http_client(http_client.clone())
                     .build(),
             ),
             sts: client!(aws_sdk_sts),

@@ -24,6 +24,7 @@ mod desired;
 mod error;
 mod field;
 mod function;
+mod hedge;
 mod idempotency;
 mod inventory;
 mod lock;
