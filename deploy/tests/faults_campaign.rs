@@ -29,7 +29,9 @@
 //! - `WISHCTL_STALL_EFFECT=late`: a stalled call takes effect at a random moment within the stall
 //!   (possibly after the client's retry) instead of at once;
 //! - `WISHCTL_FAULT_KINDS=stall,lost response` (names as printed): only these kinds;
-//! - `AWS_RETRY_MODE=adaptive` compares the SDK's adaptive mode.
+//! - `AWS_RETRY_MODE=adaptive` compares the SDK's adaptive mode;
+//! - `WISHCTL_CAMPAIGN_SHOW_SLOWER` (20): an `up` slower than this many seconds prints its
+//!   stderr (what it waited for).
 //!
 //! Run with `-- --nocapture` to see each test's figures on stderr.
 
@@ -731,8 +733,10 @@ async fn at_20_percent_faults_up_converges_and_down_leaves_nothing() {
                 failed.ending()
             );
         }
-        // A run past the per-run target (20 s) shows what it did, to find the wait.
-        for slow in ups.iter().filter(|r| r.wall > Duration::from_secs(20)) {
+        // A run past the per-run target (20 s, or `WISHCTL_CAMPAIGN_SHOW_SLOWER` seconds)
+        // shows what it did, to find the wait.
+        let show_slower = Duration::from_secs_f64(env_number("WISHCTL_CAMPAIGN_SHOW_SLOWER", 20.0));
+        for slow in ups.iter().filter(|r| r.wall > show_slower) {
             eprintln!(
                 "seed {seed}: up took {}:\n{}",
                 secs(slow.wall),

@@ -110,7 +110,7 @@ pub const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(3);
 /// `max_attempts` says otherwise.
 pub const MAX_ATTEMPTS: u32 = 6;
 
-/// The longest `up` waits, after a run that lost a create's answer, for that call to land before
+/// The longest `up` lets pass, after a create's answer was lost, for that call to land before
 /// it reads the stack a last time (the attempt timeout, if shorter).
 pub const SETTLE_AFTER_LOST_ANSWER: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -260,7 +260,8 @@ impl Provisioner {
     pub async fn up(&self, spec: &StackSpec, code: &FunctionCode) -> anyhow::Result<UpReport> {
         let resumable = async {
             let mut resumed = 0;
-            let mut lost = false;
+            // When the last lost answer surfaced: the call it belongs to was abandoned then.
+            let mut lost_at: Option<std::time::Instant> = None;
             // The plan of the run that did the work, when a last read after a lost answer made
             // another run necessary.
             let mut settled: Option<Plan> = None;
@@ -270,15 +271,18 @@ impl Provisioner {
                         if resumed < idempotency::MAX_RESUMES && idempotency::resumable(&err) =>
                     {
                         resumed += 1;
-                        lost |= idempotency::lost_answer(&err);
+                        if idempotency::lost_answer(&err) {
+                            lost_at = Some(std::time::Instant::now());
+                        }
                         self.ctx.progress.report(
                             ResourceKind::Api,
                             spec.name.as_str(),
                             format!("{err:#}; reading the stack again to continue"),
                         );
                     }
-                    Ok((plan, outputs)) if lost && settled.is_none() => {
-                        if self.settled_after_lost_answer(spec, code).await? {
+                    Ok((plan, outputs)) if lost_at.is_some() && settled.is_none() => {
+                        let lost_at = lost_at.unwrap_or_else(std::time::Instant::now);
+                        if self.settled_after_lost_answer(spec, code, lost_at).await? {
                             return Ok((plan, outputs));
                         }
                         settled = Some(plan);
@@ -297,13 +301,16 @@ impl Provisioner {
     }
 
     /// After a run that lost a create's answer: that call was sent and AWS may still act on it
-    /// after the stack was read again (a second API, integration or route). Waits one attempt
-    /// timeout (at most [`SETTLE_AFTER_LOST_ANSWER`]) and reads the stack again: `true` when it
-    /// is as declared, `false` when another run must remove what the late call made twice.
+    /// after the stack was read again (a second API, integration or route). Waits until one
+    /// attempt timeout (at most [`SETTLE_AFTER_LOST_ANSWER`]) has passed since the answer was
+    /// lost (`lost_at`; the work after it already took part of that time) and reads the stack
+    /// again: `true` when it is as declared, `false` when another run must remove what the late
+    /// call made twice.
     async fn settled_after_lost_answer(
         &self,
         spec: &StackSpec,
         code: &FunctionCode,
+        lost_at: std::time::Instant,
     ) -> anyhow::Result<bool> {
         let settle = self
             .ctx
@@ -314,15 +321,18 @@ impl Provisioner {
             .and_then(|t| t.operation_attempt_timeout())
             .unwrap_or(timeouts::FIRST_ATTEMPT_TIMEOUT)
             .min(SETTLE_AFTER_LOST_ANSWER);
+        let wait = settle.saturating_sub(lost_at.elapsed());
         self.ctx.progress.report(
             ResourceKind::Api,
             spec.name.as_str(),
             format!(
-                "an answer was lost: waiting {:.1}s for that call to land, then reading the stack again",
-                settle.as_secs_f64()
+                "an answer was lost {:.1}s ago: waiting {:.1}s more for that call to land, then \
+                 reading the stack again",
+                lost_at.elapsed().as_secs_f64(),
+                wait.as_secs_f64()
             ),
         );
-        tokio::time::sleep(settle).await;
+        tokio::time::sleep(wait).await;
         let again = planning::plan(&self.ctx, spec, code).await?;
         Ok(!again.changes.iter().any(|c| c.action.is_change()))
     }
