@@ -68,6 +68,7 @@ export WISHCTL_MOTO_ENDPOINT="http://127.0.0.1:$port"
 export WISHCTL_TEST_ISSUER="$PWD/target/debug/test-issuer"
 
 timed "fmt" cargo fmt --all --check
+timed "conventions (rust-version, module docs)" scripts/check-conventions.sh
 timed "clippy" cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" timed "docs" cargo doc --no-deps --workspace --quiet
 timed "test build" cargo test --workspace --no-run
