@@ -340,3 +340,33 @@ async fn plan_lists_every_change_made_behind_its_back_and_up_restores_the_stack(
     );
     assert!(!variables.contains_key("DEBUG"), "{variables:?}");
 }
+
+#[tokio::test]
+async fn a_stage_tag_update_that_fails_is_reported_as_not_done() {
+    // GIVEN a deployed stack (moto answers 404 to tagging an HTTP API stage)
+    let session = moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = artifact(dir.path());
+    let zip = zip.to_str().unwrap();
+    up(session.endpoint(), "stagetag", zip, &[]);
+
+    // WHEN up runs again with a new tag
+    let mut args = cli::stack_args("up", "stagetag", zip);
+    args.extend(["--tag", "team=x", "-v"]);
+    let output = wishctl(session.endpoint(), &args);
+
+    // THEN the run goes on (ownership is read from the API's tags), but it says that the
+    // stage's tags were not updated, why and what to do, and never that they were
+    assert!(output.status.success(), "{}", stderr(&output));
+    let said = stderr(&output);
+    assert!(
+        said.contains("stage $default: tags NOT updated (TagResource answered 404)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("the tags of stage $default of HTTP API"),
+        "{said}"
+    );
+    assert!(said.contains("run `wishctl up` again"), "{said}");
+    assert!(!said.contains("stage $default: updated"), "{said}");
+}
