@@ -370,3 +370,153 @@ async fn a_stage_tag_update_that_fails_is_reported_as_not_done() {
     assert!(said.contains("run `wishctl up` again"), "{said}");
     assert!(!said.contains("stage $default: updated"), "{said}");
 }
+
+/// Stack of [`a_tag_removed_by_hand_from_the_role_function_api_or_log_group_is_put_back`].
+const TAGS_STACK: &str = "tagdrift";
+
+#[tokio::test]
+async fn a_tag_removed_by_hand_from_the_role_function_api_or_log_group_is_put_back() {
+    // GIVEN a stack deployed with a tag of the user's
+    let session = moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = artifact(dir.path());
+    let zip = zip.to_str().unwrap();
+    let team = ["--tag", "team=web"];
+    let outputs = json(&up(
+        session.endpoint(),
+        TAGS_STACK,
+        zip,
+        &["--tag", "team=web", "--output", "json"],
+    ));
+    let api_id = outputs["apiId"].as_str().unwrap().to_string();
+    let role = outputs["role"].as_str().unwrap().to_string();
+    let function = outputs["function"].as_str().unwrap().to_string();
+    let log_group = outputs["logGroup"].as_str().unwrap().to_string();
+    let (code, _) = plan(session.endpoint(), TAGS_STACK, zip, &team);
+    assert_eq!(code, Some(0));
+    let sdk = session.sdk_config().await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    let apigw = aws_sdk_apigatewayv2::Client::new(&sdk);
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    let function_arn = lambda
+        .get_function()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap()
+        .configuration()
+        .unwrap()
+        .function_arn()
+        .unwrap()
+        .to_string();
+    let api_arn = format!("arn:aws:apigateway:us-east-1::/apis/{api_id}");
+    let log_group_arn = format!("arn:aws:logs:us-east-1:123456789012:log-group:{log_group}");
+
+    // WHEN someone removes a tag from each: the region tag from the role and the log group,
+    // the user's tag from the function and the API
+    iam.untag_role()
+        .role_name(&role)
+        .tag_keys("wishctl:region")
+        .send()
+        .await
+        .unwrap();
+    logs.untag_resource()
+        .resource_arn(&log_group_arn)
+        .tag_keys("wishctl:region")
+        .send()
+        .await
+        .unwrap();
+    lambda
+        .untag_resource()
+        .resource(&function_arn)
+        .tag_keys("team")
+        .send()
+        .await
+        .unwrap();
+    apigw
+        .untag_resource()
+        .resource_arn(&api_arn)
+        .tag_keys("team")
+        .send()
+        .await
+        .unwrap();
+
+    // THEN plan exits 2 naming each resource and the tag it lacks
+    let (code, before) = plan(session.endpoint(), TAGS_STACK, zip, &team);
+    assert_eq!(code, Some(2));
+    let lines = changed(&before).join("\n");
+    for expected in [
+        format!("update role {role}: tags"),
+        format!("update log-group {log_group}: tags"),
+        format!("update function {function}: tags"),
+        format!("update api wishctl-{TAGS_STACK}: tags"),
+    ] {
+        assert!(
+            lines.contains(&expected),
+            "missing {expected:?} in:\n{lines}"
+        );
+    }
+    assert_eq!(changed(&before).len(), 4, "{lines}");
+    let missing_tags: Vec<String> = before["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "no-change")
+        .map(|c| format!("{} {}", c["kind"], c["fields"][0]["new"]))
+        .collect();
+    for expected in [
+        "\"role\" \"wishctl:region=us-east-1\"",
+        "\"log-group\" \"wishctl:region=us-east-1\"",
+        "\"function\" \"team=web\"",
+        "\"api\" \"team=web\"",
+    ] {
+        assert!(
+            missing_tags.contains(&expected.to_string()),
+            "{expected} not in {missing_tags:?}"
+        );
+    }
+
+    // WHEN up runs
+    let mut args = cli::stack_args("up", TAGS_STACK, zip);
+    args.extend(team);
+    args.push("-v");
+    let restored = wishctl(session.endpoint(), &args);
+    assert!(restored.status.success(), "{}", stderr(&restored));
+
+    // THEN it says it put each back
+    let said = stderr(&restored);
+    for expected in [
+        format!("role {role}: updated (tags)"),
+        format!("log group {log_group}: updated (tags)"),
+        format!("function {function}: updated (tags)"),
+        format!("http api wishctl-{TAGS_STACK}: updated (tags)"),
+    ] {
+        assert!(said.contains(&expected), "missing {expected:?} in:\n{said}");
+    }
+
+    // AND the next plan is clean, and the tags are back
+    let (code, after) = plan(session.endpoint(), TAGS_STACK, zip, &team);
+    assert_eq!(code, Some(0), "{}", changed(&after).join("\n"));
+    let role_tags = iam.list_role_tags().role_name(&role).send().await.unwrap();
+    assert!(
+        role_tags
+            .tags()
+            .iter()
+            .any(|t| t.key() == "wishctl:region" && t.value() == "us-east-1"),
+        "{role_tags:?}"
+    );
+    let function_tags = lambda
+        .list_tags()
+        .resource(&function_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        function_tags
+            .tags()
+            .and_then(|t| t.get("team"))
+            .map(String::as_str),
+        Some("web")
+    );
+}
