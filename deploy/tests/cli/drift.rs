@@ -1,6 +1,11 @@
 //! `plan` sees drift made behind wishctl's back, `up` restores the declared state and says what
 //! it removed or reset, and the next `plan` is clean: each change is made with SDK calls against
 //! moto, as a colleague with console access would.
+//!
+//! Not tested here: a tracing mode (X-Ray `Active`) set by hand. moto's
+//! `UpdateFunctionConfiguration` ignores `TracingConfig` (it keeps the mode given at creation), so
+//! the change cannot be made behind wishctl's back, nor reset by `up`, on moto; the diff that sees
+//! it is unit-tested in `crates/provision/src/function.rs`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -518,5 +523,98 @@ async fn a_tag_removed_by_hand_from_the_role_function_api_or_log_group_is_put_ba
             .and_then(|t| t.get("team"))
             .map(String::as_str),
         Some("web")
+    );
+}
+
+#[tokio::test]
+async fn a_layer_and_a_description_set_by_hand_are_seen_and_removed() {
+    // GIVEN a deployed stack
+    let session = moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = artifact(dir.path());
+    let zip = zip.to_str().unwrap();
+    let stack = "layerdrift";
+    let outputs = json(&up(session.endpoint(), stack, zip, &["--output", "json"]));
+    let function = outputs["function"].as_str().unwrap().to_string();
+    let sdk = session.sdk_config().await;
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+
+    // WHEN someone publishes a layer (an extension would see every invocation) and attaches it,
+    // and rewrites the description
+    let layer_zip = testkit::lambda_zip::write_zip(
+        &dir.path().join("layer.zip"),
+        "extensions/spy",
+        b"#!/bin/sh\n",
+    );
+    let layer = lambda
+        .publish_layer_version()
+        .layer_name("spy")
+        .content(
+            aws_sdk_lambda::types::LayerVersionContentInput::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(
+                    std::fs::read(&layer_zip).unwrap(),
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let layer_arn = layer.layer_version_arn().unwrap().to_string();
+    lambda
+        .update_function_configuration()
+        .function_name(&function)
+        .layers(&layer_arn)
+        .description("patched by hand")
+        .send()
+        .await
+        .unwrap();
+
+    // THEN plan exits 2 naming both, with the layer's ARN
+    let (code, before) = plan(session.endpoint(), stack, zip, &[]);
+    assert_eq!(code, Some(2));
+    let lines = changed(&before).join("\n");
+    assert_eq!(
+        changed(&before),
+        [format!("update function {function}: layers, description")],
+        "{lines}"
+    );
+    let shown = before.to_string();
+    assert!(shown.contains(&layer_arn), "{shown}");
+    assert!(shown.contains("patched by hand"), "{shown}");
+
+    // WHEN up runs
+    let mut args = cli::stack_args("up", stack, zip);
+    args.push("-v");
+    let restored = wishctl(session.endpoint(), &args);
+    assert!(restored.status.success(), "{}", stderr(&restored));
+
+    // THEN it says it detached the layer and reset the description
+    let said = stderr(&restored);
+    assert!(
+        said.contains(&format!(
+            "detached layers {layer_arn} (not part of the stack)"
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "function {function}: updated (layers, description)"
+        )),
+        "{said}"
+    );
+
+    // AND the next plan is clean, and the function has no layer and wishctl's description
+    let (code, after) = plan(session.endpoint(), stack, zip, &[]);
+    assert_eq!(code, Some(0), "{}", changed(&after).join("\n"));
+    let config = lambda
+        .get_function_configuration()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap();
+    assert!(config.layers().is_empty(), "{:?}", config.layers());
+    assert_eq!(
+        config.description(),
+        Some("wish-list API (managed by wishctl)")
     );
 }
