@@ -10,7 +10,9 @@ use bytes::{Bytes, BytesMut};
 use tokio::time::Instant;
 use url::Url;
 
-use crate::FetchError;
+use stack::Issuer;
+
+use crate::{ConfigError, FetchError};
 
 /// API Gateway fetches a JWKS of at most 150,000 bytes (HTTP API quotas); a larger one is refused.
 pub const MAX_JWKS_BYTES: usize = 150_000;
@@ -93,6 +95,41 @@ pub(crate) fn redirect_policy() -> reqwest::redirect::Policy {
             Err(reason) => attempt.error(reason),
         }
     })
+}
+
+/// The HTTP client of every fetch from `issuer` (discovery, JWKS): `timeout` per request, the
+/// authorizer's redirect rule, no idle sockets kept, and no proxy for an issuer on this machine.
+pub fn issuer_client(issuer: &Issuer, timeout: Duration) -> Result<reqwest::Client, ConfigError> {
+    let loopback = Url::parse(issuer.as_str())
+        .ok()
+        .is_some_and(|url| is_loopback(&url));
+    let mut http = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(redirect_policy())
+        // Fetches are rare (at most one per refetch interval): keep no idle sockets open.
+        .pool_max_idle_per_host(0)
+        .user_agent(concat!("wishctl-authorizer/", env!("CARGO_PKG_VERSION")));
+    if loopback {
+        // A local issuer is never behind the user's HTTP(S)_PROXY.
+        http = http.no_proxy();
+    }
+    http.build()
+        .map_err(|err| ConfigError::HttpClient(err.to_string()))
+}
+
+/// One issuer document fetched as the authorizer fetches it (with a client of
+/// [`issuer_client`]): a 2xx answer whose body is at most `limit` bytes, within `timeout`.
+/// `document` names it in errors ("OpenID configuration", "JWKS").
+pub async fn fetch_document(
+    http: &reqwest::Client,
+    url: &Url,
+    document: &'static str,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, FetchError> {
+    let deadline = Instant::now() + timeout;
+    get_limited(http, url, document, limit, deadline, timeout).await
 }
 
 /// A GET whose answer must be a 2xx body of at most `limit` bytes, done by `deadline`.

@@ -44,8 +44,10 @@ pub use client_credentials::{
 };
 pub use discovery::DiscoveryDocument;
 pub use error::{AuthError, ConfigError, FetchError};
-pub use fetch::{MAX_DISCOVERY_BYTES, MAX_JWKS_BYTES, MAX_REDIRECTS};
-pub use jwks::JwkSet;
+pub use fetch::{
+    fetch_document, issuer_client, MAX_DISCOVERY_BYTES, MAX_JWKS_BYTES, MAX_REDIRECTS,
+};
+pub use jwks::{JwkSet, SkippedKey};
 pub use token::{decode_claims_unverified, extract_token, rsa_algorithm, UnverifiedToken};
 
 use jwks::JwksCache;
@@ -133,21 +135,7 @@ impl Authorizer {
                 issuer: url.as_ref().map(fetch::redacted).unwrap_or_default(),
             });
         }
-        let loopback = url.as_ref().is_some_and(fetch::is_loopback);
-        let mut http = reqwest::Client::builder()
-            .timeout(config.fetch_timeout)
-            .connect_timeout(config.fetch_timeout)
-            .redirect(fetch::redirect_policy())
-            // Fetches are rare (at most one per refetch interval): keep no idle sockets open.
-            .pool_max_idle_per_host(0)
-            .user_agent(concat!("wishctl-authorizer/", env!("CARGO_PKG_VERSION")));
-        if loopback {
-            // A local issuer is never behind the user's HTTP(S)_PROXY.
-            http = http.no_proxy();
-        }
-        let http = http
-            .build()
-            .map_err(|err| ConfigError::HttpClient(err.to_string()))?;
+        let http = issuer_client(&config.issuer, config.fetch_timeout)?;
         let keys = JwksCache::new(
             config.issuer.discovery_url(),
             http,

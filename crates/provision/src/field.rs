@@ -81,6 +81,12 @@ fields!(
         Environment => "environment",
         Role => "role",
         Code => "code sha256",
+        /// Lambda layers (wishctl attaches none: a layer can hold an extension that sees every
+        /// invocation).
+        Layers => "layers",
+        Description => "description",
+        /// X-Ray tracing (`PassThrough`, as wishctl declares it).
+        Tracing => "tracing mode",
         Tags => "tags",
         /// A function URL (an entry point that bypasses the API and its authorizer).
         Url => "function url",

@@ -1,7 +1,9 @@
 //! The Lambda function: `provided.al2023`, handler `bootstrap`, one architecture, memory,
 //! timeout, `TABLE_NAME`, and its code. Handles the two ways a fresh function is not ready yet:
 //! IAM not having propagated a new role (`CreateFunction` retried at a steady interval) and the
-//! `Pending` / `InProgress` states (polled, bounded: see `wait`).
+//! `Pending` / `InProgress` states (polled, bounded: see `wait`). Layers, description and tracing
+//! mode are declared too (no layers, wishctl's description, `PassThrough`), so a layer or X-Ray
+//! tracing added by hand is drift that `plan` shows and `up` removes.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -15,6 +17,7 @@ use aws_sdk_lambda::operation::update_function_configuration::UpdateFunctionConf
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
     Architecture, Environment, FunctionCode as LambdaCode, LastUpdateStatus, Runtime, State,
+    TracingConfig, TracingMode,
 };
 use stack::{FunctionSettings, Tags};
 
@@ -24,14 +27,23 @@ use crate::plan::{tag_change, updated_message, Action, FieldChange};
 use crate::{wait, ResourceKind, Settings};
 
 /// The fields one `UpdateFunctionConfiguration` call sets.
-const CONFIG_FIELDS: [FunctionField; 6] = [
+const CONFIG_FIELDS: [FunctionField; 9] = [
     FunctionField::Runtime,
     FunctionField::Handler,
     FunctionField::Memory,
     FunctionField::Timeout,
     FunctionField::Environment,
     FunctionField::Role,
+    FunctionField::Layers,
+    FunctionField::Description,
+    FunctionField::Tracing,
 ];
+
+/// The function's description, as `up` sets it.
+pub(crate) const DESCRIPTION: &str = "wish-list API (managed by wishctl)";
+
+/// The tracing mode of a function without X-Ray tracing (what Lambda reports when none is set).
+const TRACING: TracingMode = TracingMode::PassThrough;
 
 /// The zip to deploy and its SHA-256 in Lambda's `CodeSha256` format (base64 of the digest).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +87,12 @@ pub(crate) struct ObservedFunction {
     pub environment: BTreeMap<String, String>,
     pub role: Option<String>,
     pub code_sha256: Option<String>,
+    /// ARNs of the layer versions attached (drift: wishctl attaches none).
+    pub layers: Vec<String>,
+    /// The description (empty when none).
+    pub description: String,
+    /// The X-Ray tracing mode (`PassThrough` when Lambda reports none).
+    pub tracing: String,
     pub state: Option<State>,
     pub last_update_status: Option<LastUpdateStatus>,
     pub tags: BTreeMap<String, String>,
@@ -141,6 +159,18 @@ pub(crate) async fn observe(
             .unwrap_or_default(),
         role: config.role().map(str::to_string),
         code_sha256: config.code_sha256().map(str::to_string),
+        layers: config
+            .layers()
+            .iter()
+            .map(|l| l.arn().unwrap_or("(a layer without ARN)").to_string())
+            .collect(),
+        description: config.description().unwrap_or_default().to_string(),
+        tracing: config
+            .tracing_config()
+            .and_then(|t| t.mode())
+            .unwrap_or(&TRACING)
+            .as_str()
+            .to_string(),
         state: config.state().cloned(),
         last_update_status: config.last_update_status().cloned(),
         tags: output
@@ -228,6 +258,27 @@ pub(crate) fn diff(desired: &DesiredFunction<'_>, observed: Option<&ObservedFunc
             FunctionField::Code,
             show_opt(found.code_sha256.as_deref()),
             &desired.code.sha256_base64,
+        ));
+    }
+    if !found.layers.is_empty() {
+        fields.push(FieldChange::new(
+            FunctionField::Layers,
+            format!("[{}]", found.layers.join(" ")),
+            "(none)",
+        ));
+    }
+    if found.description != DESCRIPTION {
+        fields.push(FieldChange::new(
+            FunctionField::Description,
+            format!("{:?}", found.description),
+            format!("{DESCRIPTION:?}"),
+        ));
+    }
+    if found.tracing != TRACING.as_str() {
+        fields.push(FieldChange::new(
+            FunctionField::Tracing,
+            &found.tracing,
+            TRACING.as_str(),
         ));
     }
     fields.extend(tag_change(FunctionField::Tags, desired.tags, &found.tags));
@@ -354,7 +405,7 @@ pub(crate) async fn apply(
                     .timeout(timeout)
                     .environment(environment.clone())
                     .code(LambdaCode::builder().zip_file(zip.clone()).build())
-                    .description("wish-list API (managed by wishctl)")
+                    .description(DESCRIPTION)
                     .set_tags(Some(desired.tags.to_hash_map()))
                     .customize()
                     .config_override(upload_timeouts(lambda, &zip))
@@ -391,10 +442,24 @@ pub(crate) async fn apply(
                         .memory_size(memory)
                         .timeout(timeout)
                         .environment(environment.clone())
+                        // No layers: an empty list detaches every layer.
+                        .set_layers(Some(Vec::new()))
+                        .description(DESCRIPTION)
+                        .tracing_config(TracingConfig::builder().mode(TRACING).build())
                         .send()
                 })
                 .await
                 .doing(|| format!("updating the configuration of function {name}"))?;
+                if action.updates(FunctionField::Layers) {
+                    ctx.progress.report(
+                        ResourceKind::Function,
+                        name,
+                        format!(
+                            "detached layers {} (not part of the stack)",
+                            found.layers.join(" ")
+                        ),
+                    );
+                }
                 if output.last_update_status() != Some(&LastUpdateStatus::Successful)
                     || output.state() == Some(&State::Pending)
                 {
@@ -567,4 +632,73 @@ pub(crate) async fn delete(lambda: &aws_sdk_lambda::Client, name: &str) -> anyho
     )
     .doing(|| format!("deleting function {name}"))?;
     Ok(deleted.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use stack::StackName;
+
+    use super::*;
+
+    /// What a function deployed by `up` with `settings`, `code` and `tags` looks like.
+    fn as_deployed(desired: &DesiredFunction<'_>) -> ObservedFunction {
+        ObservedFunction {
+            arn: "arn:aws:lambda:us-east-1:123456789012:function:f".into(),
+            runtime: Some(FunctionSettings::RUNTIME.into()),
+            handler: Some(FunctionSettings::HANDLER.into()),
+            architectures: vec![desired.settings.architecture.lambda_name().into()],
+            memory_mb: Some(128),
+            timeout_seconds: Some(10),
+            environment: desired.environment(),
+            role: Some(desired.role_arn.clone()),
+            code_sha256: Some(desired.code.sha256_base64.clone()),
+            layers: Vec::new(),
+            description: DESCRIPTION.into(),
+            tracing: "PassThrough".into(),
+            state: Some(State::Active),
+            last_update_status: Some(LastUpdateStatus::Successful),
+            tags: desired.tags.as_map().clone(),
+            url: None,
+            other_statements: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn layers_description_and_tracing_set_by_hand_are_drift() {
+        let settings = FunctionSettings::default();
+        let code = FunctionCode {
+            path: PathBuf::from("bootstrap.zip"),
+            sha256_base64: "abc=".into(),
+        };
+        let tags = Tags::for_stack(&StackName::default(), []).unwrap();
+        let desired = DesiredFunction {
+            name: "f",
+            role_arn: "arn:aws:iam::123456789012:role/r".into(),
+            settings: &settings,
+            table: "t",
+            code: &code,
+            tags: &tags,
+        };
+        let deployed = as_deployed(&desired);
+        assert_eq!(diff(&desired, Some(&deployed)), Action::NoChange);
+
+        let mut changed = deployed.clone();
+        changed.layers = vec!["arn:aws:lambda:us-east-1:123456789012:layer:spy:1".into()];
+        changed.description = String::new();
+        changed.tracing = "Active".into();
+        let Action::Update { fields } = diff(&desired, Some(&changed)) else {
+            panic!("no update planned");
+        };
+        let labels: Vec<&str> = fields.iter().map(|f| f.field.label()).collect();
+        assert_eq!(labels, ["layers", "description", "tracing mode"]);
+        assert_eq!(fields[2].old, "Active");
+        assert_eq!(fields[2].new, "PassThrough");
+        for field in [
+            FunctionField::Layers,
+            FunctionField::Description,
+            FunctionField::Tracing,
+        ] {
+            assert!(CONFIG_FIELDS.contains(&field), "{field} is never reset");
+        }
+    }
 }

@@ -82,6 +82,8 @@ pub enum JwksMode {
     Malformed,
     /// The published keys under new `kid`s on every fetch.
     Changing,
+    /// This JSON instead of the published keys (e.g. keys no token can be verified with).
+    Document { body: Value },
 }
 
 /// How the discovery endpoint answers (besides the hang switch).
@@ -635,6 +637,7 @@ async fn route(state: &State, request: Request<Incoming>) -> Response<Body> {
                     full(Bytes::from_static(br#"{"keys": [{"kty": "RSA", "kid": "#)),
                 ),
                 JwksMode::Changing => json_response(StatusCode::OK, &jwks_renamed(state, Some(n))),
+                JwksMode::Document { body } => json_response(StatusCode::OK, &body),
             }
         }
         (Method::POST, "/oauth/token") => {

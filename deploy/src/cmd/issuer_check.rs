@@ -3,23 +3,29 @@
 //!
 //! It stops with an error when the discovery document's `issuer` differs from `--issuer` (the
 //! trailing-slash trap: API Gateway compares `iss` byte for byte), when the JWKS holds no RSA
-//! signing key (API Gateway accepts RSA only) or is larger than API Gateway fetches, or when the
-//! issuer cannot be an API Gateway issuer (not https). When the issuer cannot be reached at all
-//! (an air-gapped runner, a private network), it says so and goes on: `--skip-issuer-check`
-//! skips the check entirely.
+//! signing key the authorizer can use (saying why each key was skipped) or is larger than API
+//! Gateway fetches, or when the issuer cannot be an API Gateway issuer (not https). When the
+//! issuer cannot be reached at all (an air-gapped runner, a private network), it says so and goes
+//! on: `--skip-issuer-check` skips the check entirely.
+//!
+//! What a usable issuer is comes from the `authorizer` crate, which `wishctl dev` runs: the same
+//! HTTP client (redirect rule, size limits), the same discovery parsing and `jwks_uri` rule, and
+//! the same JWKS parser ([`authorizer::JwkSet`]), so `plan`/`up` pass exactly the issuers whose
+//! tokens the authorizer can verify. Only the time limit differs (see [`FETCH_TIMEOUT`]).
 
 use std::time::Duration;
 
-use serde_json::Value;
+use authorizer::{
+    fetch_document, issuer_client, DiscoveryDocument, FetchError, JwkSet, MAX_DISCOVERY_BYTES,
+    MAX_JWKS_BYTES,
+};
 use stack::Issuer;
 
 /// How long each fetch may take. API Gateway gives the issuer 1500 ms; a runner's first TLS
 /// handshake may be slower, and this is a pre-check, not the authorizer.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
-/// API Gateway does not use a JWKS larger than this (HTTP API quotas).
-pub const MAX_JWKS_BYTES: usize = 150_000;
-/// A discovery document is a few KB; anything this large is not one.
-const MAX_DISCOVERY_BYTES: usize = 256 * 1024;
+/// At most this many skipped keys are listed in a message.
+const SKIPPED_SHOWN: usize = 5;
 
 /// Set to `1` by tests only: accept `http://` issuers on a loopback host (a local test issuer),
 /// which API Gateway itself never would.
@@ -33,8 +39,12 @@ pub fn loopback_http_allowed() -> bool {
 /// What the check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IssuerCheck {
-    /// Discovery and JWKS read and consistent with `--issuer`.
-    Passed { rsa_keys: usize },
+    /// Discovery and JWKS read and consistent with `--issuer`: the number of usable keys, and the
+    /// keys skipped (with why), when some were.
+    Passed {
+        rsa_keys: usize,
+        skipped: Option<String>,
+    },
     /// The issuer could not be reached (why); nothing was checked.
     Unreachable(String),
 }
@@ -93,26 +103,33 @@ fn is_loopback(url: &url::Url) -> bool {
 pub async fn check(issuer: &Issuer, allow_loopback_http: bool) -> anyhow::Result<IssuerCheck> {
     let issuer_str = issuer.as_str();
     check_scheme(issuer_str, allow_loopback_http)?;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(FETCH_TIMEOUT)
-        .build()
-        .map_err(|e| anyhow::anyhow!("building the HTTP client for the issuer check: {e}"))?;
-    let discovery_url = issuer.discovery_url();
-    let discovery = match fetch(&client, &discovery_url, MAX_DISCOVERY_BYTES).await {
+    let client =
+        issuer_client(issuer, FETCH_TIMEOUT).map_err(|e| anyhow::anyhow!("issuer check: {e}"))?;
+    let discovery_url = url::Url::parse(&issuer.discovery_url()).map_err(|e| {
+        anyhow::anyhow!("--issuer {issuer_str}: its discovery URL is not a URL ({e})")
+    })?;
+    let discovery = match fetch_document(
+        &client,
+        &discovery_url,
+        "OpenID configuration",
+        MAX_DISCOVERY_BYTES,
+        FETCH_TIMEOUT,
+    )
+    .await
+    {
         Ok(body) => body,
-        Err(Fetch::Unreachable(why)) => {
-            return Ok(IssuerCheck::Unreachable(format!("{discovery_url}: {why}")))
+        Err(e @ (FetchError::Timeout { .. } | FetchError::Transport { .. })) => {
+            return Ok(IssuerCheck::Unreachable(e.to_string()))
         }
-        Err(Fetch::Refused(why)) => anyhow::bail!(
-            "issuer check: the discovery document {discovery_url} {why}; is --issuer the exact \
+        Err(e) => anyhow::bail!(
+            "issuer check: the discovery document cannot be used: {e}; is --issuer the exact \
              `iss` of your tokens? (--skip-issuer-check skips this check)"
         ),
     };
-    let document: Value = serde_json::from_slice(&discovery).map_err(|e| {
+    let document = DiscoveryDocument::from_slice(&discovery).map_err(|e| {
         anyhow::anyhow!("issuer check: {discovery_url} is not a JSON discovery document: {e}")
     })?;
-    let found = document["issuer"].as_str().unwrap_or_default();
+    let found = document.issuer.as_deref().unwrap_or_default();
     if found != issuer_str {
         // The document's own string, never printed with credentials in it.
         let found = &shown(found);
@@ -129,7 +146,7 @@ pub async fn check(issuer: &Issuer, allow_loopback_http: bool) -> anyhow::Result
              tokens would be refused. Pass the issuer exactly as it names itself"
         );
     }
-    let jwks_uri = document["jwks_uri"].as_str().ok_or_else(|| {
+    let jwks_uri = document.jwks_uri.as_deref().ok_or_else(|| {
         anyhow::anyhow!("issuer check: {discovery_url} has no `jwks_uri`; API Gateway needs one")
     })?;
     let parsed = url::Url::parse(jwks_uri).map_err(|e| {
@@ -155,108 +172,70 @@ pub async fn check(issuer: &Issuer, allow_loopback_http: bool) -> anyhow::Result
             shown(jwks_uri)
         )
     })?;
-    let jwks = match fetch(&client, jwks_uri, MAX_JWKS_BYTES).await {
-        Ok(body) => body,
-        Err(Fetch::Unreachable(why) | Fetch::Refused(why)) => {
-            anyhow::bail!("issuer check: the JWKS {jwks_uri} {why}")
-        }
-    };
-    let rsa_keys = rsa_signing_keys(&jwks)
-        .map_err(|why| anyhow::anyhow!("issuer check: the JWKS {jwks_uri} {why}"))?;
-    if rsa_keys == 0 {
+    // The authorizer's own rule for where keys may come from (it refuses what is left).
+    let jwks_url = document.jwks_uri(&discovery_url).map_err(|why| {
+        anyhow::anyhow!(
+            "issuer check: the discovery document {discovery_url} cannot be used: {why}; fix the \
+             issuer's discovery document (--skip-issuer-check skips this check)"
+        )
+    })?;
+    let jwks = fetch_document(&client, &jwks_url, "JWKS", MAX_JWKS_BYTES, FETCH_TIMEOUT)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "issuer check: the issuer's keys cannot be read: {e}; API Gateway would refuse \
+                 every token (--skip-issuer-check skips this check)"
+            )
+        })?;
+    let keys = JwkSet::from_slice(&jwks).map_err(|why| {
+        anyhow::anyhow!("issuer check: the JWKS {jwks_url} is not a JSON key set: {why}")
+    })?;
+    let skipped = skipped_keys(&keys);
+    if keys.is_empty() {
+        let why = if keys.skipped().is_empty() {
+            "it holds no keys at all".to_string()
+        } else {
+            format!("every key was skipped: {skipped}")
+        };
         anyhow::bail!(
-            "issuer check: the JWKS {jwks_uri} holds no RSA signing key (kty RSA, use sig); \
-             API Gateway's JWT authorizer accepts RSA keys only. Switch the issuer's signing \
-             algorithm to RS256"
+            "issuer check: the JWKS {jwks_url} holds no RSA signing key the authorizer can use \
+             (kty RSA with a kid, use sig, an RSA signing alg and a 2048- to 8192-bit modulus): \
+             {why}. API Gateway's JWT authorizer verifies RSA signatures only, so every token \
+             would be refused: switch the issuer's signing algorithm to RS256"
         );
     }
-    Ok(IssuerCheck::Passed { rsa_keys })
+    Ok(IssuerCheck::Passed {
+        rsa_keys: keys.len(),
+        skipped: (!keys.skipped().is_empty()).then_some(skipped),
+    })
 }
 
-/// How a fetch failed: could not get an answer at all, or got one that is unusable.
-#[derive(Debug)]
-enum Fetch {
-    Unreachable(String),
-    Refused(String),
-}
-
-async fn fetch(client: &reqwest::Client, url: &str, limit: usize) -> Result<Vec<u8>, Fetch> {
-    let mut response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| Fetch::Unreachable(describe(&e)))?;
-    let status = response.status();
-    if status.is_redirection() {
-        let to = response
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("?");
-        return Err(Fetch::Refused(format!(
-            "answered a redirect ({status}) to {}; the URL must answer directly",
-            shown(to)
-        )));
-    }
-    if !status.is_success() {
-        return Err(Fetch::Refused(format!("answered HTTP {status}")));
-    }
-    let mut body = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > limit {
-                    return Err(Fetch::Refused(format!(
-                        "is larger than {limit} bytes, more than API Gateway reads"
-                    )));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(body),
-            Err(e) => return Err(Fetch::Unreachable(describe(&e))),
-        }
-    }
-}
-
-fn describe(err: &reqwest::Error) -> String {
-    if err.is_timeout() {
-        format!("no answer within {}s", FETCH_TIMEOUT.as_secs())
-    } else if err.is_connect() {
-        "cannot connect".to_string()
-    } else {
-        let mut text = err.to_string();
-        let mut source = std::error::Error::source(err);
-        while let Some(cause) = source {
-            text.push_str(&format!(": {cause}"));
-            source = cause.source();
-        }
-        text
-    }
-}
-
-/// The number of RSA keys usable for signatures in a JWKS document.
-fn rsa_signing_keys(jwks: &[u8]) -> Result<usize, String> {
-    let document: Value =
-        serde_json::from_slice(jwks).map_err(|e| format!("is not a JSON key set: {e}"))?;
-    let keys = document["keys"]
-        .as_array()
-        .ok_or_else(|| "has no `keys` array".to_string())?;
-    Ok(keys
+/// The skipped keys of `keys` with the reason for each, at most [`SKIPPED_SHOWN`] of them.
+fn skipped_keys(keys: &JwkSet) -> String {
+    let all = keys.skipped();
+    let mut text = all
         .iter()
-        .filter(|k| {
-            k["kty"] == "RSA"
-                && k["n"].is_string()
-                && k["e"].is_string()
-                && matches!(k["use"].as_str(), None | Some("sig"))
-        })
-        .count())
+        .take(SKIPPED_SHOWN)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if all.len() > SKIPPED_SHOWN {
+        text.push_str(&format!("; and {} more", all.len() - SKIPPED_SHOWN));
+    }
+    text
 }
 
 /// Runs the check for `up` / `plan` and reports on stderr.
 pub async fn run(issuer: &Issuer) -> anyhow::Result<()> {
     match check(issuer, loopback_http_allowed()).await? {
-        IssuerCheck::Passed { rsa_keys } => {
+        IssuerCheck::Passed { rsa_keys, skipped } => {
             eprintln!("issuer {issuer}: discovery document and JWKS checked ({rsa_keys} RSA signing key(s))");
+            if let Some(skipped) = skipped {
+                eprintln!(
+                    "note: the issuer's JWKS also holds keys no token can be verified with \
+                     (skipped): {skipped}"
+                );
+            }
         }
         IssuerCheck::Unreachable(why) => {
             eprintln!(
@@ -306,20 +285,5 @@ mod tests {
         assert!(!has_user_info(
             &url::Url::parse("https://keys.example.com/").unwrap()
         ));
-    }
-
-    #[test]
-    fn only_rsa_signing_keys_count() {
-        let jwks = serde_json::json!({"keys": [
-            {"kty": "RSA", "n": "abc", "e": "AQAB", "use": "sig", "kid": "1"},
-            {"kty": "RSA", "n": "abc", "e": "AQAB", "kid": "2"},
-            {"kty": "RSA", "n": "abc", "e": "AQAB", "use": "enc", "kid": "3"},
-            {"kty": "EC", "crv": "P-256", "x": "a", "y": "b", "kid": "4"},
-            {"kty": "oct", "k": "secret", "kid": "5"}
-        ]});
-        assert_eq!(rsa_signing_keys(jwks.to_string().as_bytes()), Ok(2));
-        assert_eq!(rsa_signing_keys(br#"{"keys": [{"kty": "EC"}]}"#), Ok(0));
-        assert!(rsa_signing_keys(b"[]").is_err());
-        assert!(rsa_signing_keys(b"not json").is_err());
     }
 }

@@ -1088,3 +1088,89 @@ fn a_dev_dir_or_key_that_others_can_write_is_refused() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_listing_pages_through_every_item_once_and_bad_paging_parameters_are_named() {
+    // GIVEN `wishctl dev` (in-memory store) and a token from `wishctl token`
+    let dev_dir = tempfile::tempdir().expect("tempdir");
+    let dev_dir_arg = dir_arg(dev_dir.path());
+    let dev = DevProcess::start(&["--dev-dir", &dev_dir_arg, "--log", "off"]);
+    let port = dev.port.to_string();
+    let minted = wishctl(&["token", "--port", &port, "--dev-dir", &dev_dir_arg]);
+    assert!(
+        minted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&minted.stderr)
+    );
+    let token = String::from_utf8(minted.stdout).expect("utf-8");
+    let token = token.trim();
+
+    // AND five items posted with it
+    let mut posted = Vec::new();
+    for _ in 0..5 {
+        let created = post(&dev.url(), Some(token)).await;
+        assert_eq!(created.status, 201, "{created:?}");
+        posted.push(created.json()["id"].as_str().expect("id").to_string());
+    }
+
+    // WHEN a client GETs with ?limit=2 and follows NextCursor until there is none
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        pages += 1;
+        assert!(pages <= 10, "the cursor never ran out: {seen:?}");
+        let mut query = vec![("limit", "2".to_string())];
+        if let Some(cursor) = &cursor {
+            query.push(("cursor", cursor.clone()));
+        }
+        let url = url::Url::parse_with_params(&dev.url(), &query).expect("url");
+        let page = get(url.as_str()).await;
+        assert_eq!(page.status, 200, "{page:?}");
+        let page = page.json();
+        let items = page["Items"].as_array().expect("Items");
+        assert!(items.len() <= 2, "{page}");
+        assert_eq!(page["Count"], items.len(), "{page}");
+        seen.extend(
+            items
+                .iter()
+                .map(|i| i["id"].as_str().expect("id").to_string()),
+        );
+        match page["NextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+
+    // THEN every item was seen exactly once, in pages of at most two
+    assert!(pages >= 3, "5 items in pages of 2 took {pages} page(s)");
+    let mut sorted_seen = seen.clone();
+    sorted_seen.sort();
+    sorted_seen.dedup();
+    assert_eq!(
+        sorted_seen.len(),
+        seen.len(),
+        "an item came twice: {seen:?}"
+    );
+    posted.sort();
+    assert_eq!(sorted_seen, posted);
+
+    // AND limit=0, a cursor that was never handed out and a repeated limit get a 400 that
+    // names the parameter
+    for (query, parameter) in [
+        ("limit=0", "limit"),
+        ("cursor=not-a-cursor", "cursor"),
+        ("limit=2&limit=3", "limit"),
+    ] {
+        let refused = get(&format!("{}?{query}", dev.url())).await;
+        assert_eq!(refused.status, 400, "{query}: {refused:?}");
+        let message = refused.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            message.starts_with(&format!("{parameter} ")),
+            "{query}: {refused:?}"
+        );
+    }
+}

@@ -1,6 +1,11 @@
 //! `plan` sees drift made behind wishctl's back, `up` restores the declared state and says what
 //! it removed or reset, and the next `plan` is clean: each change is made with SDK calls against
 //! moto, as a colleague with console access would.
+//!
+//! Not tested here: a tracing mode (X-Ray `Active`) set by hand. moto's
+//! `UpdateFunctionConfiguration` ignores `TracingConfig` (it keeps the mode given at creation), so
+//! the change cannot be made behind wishctl's back, nor reset by `up`, on moto; the diff that sees
+//! it is unit-tested in `crates/provision/src/function.rs`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -339,4 +344,277 @@ async fn plan_lists_every_change_made_behind_its_back_and_up_restores_the_stack(
         Some("wishctl-drift-items")
     );
     assert!(!variables.contains_key("DEBUG"), "{variables:?}");
+}
+
+#[tokio::test]
+async fn a_stage_tag_update_that_fails_is_reported_as_not_done() {
+    // GIVEN a deployed stack (moto answers 404 to tagging an HTTP API stage)
+    let session = moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = artifact(dir.path());
+    let zip = zip.to_str().unwrap();
+    up(session.endpoint(), "stagetag", zip, &[]);
+
+    // WHEN up runs again with a new tag
+    let mut args = cli::stack_args("up", "stagetag", zip);
+    args.extend(["--tag", "team=x", "-v"]);
+    let output = wishctl(session.endpoint(), &args);
+
+    // THEN the run goes on (ownership is read from the API's tags), but it says that the
+    // stage's tags were not updated, why and what to do, and never that they were
+    assert!(output.status.success(), "{}", stderr(&output));
+    let said = stderr(&output);
+    assert!(
+        said.contains("stage $default: tags NOT updated (TagResource answered 404)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("the tags of stage $default of HTTP API"),
+        "{said}"
+    );
+    assert!(said.contains("run `wishctl up` again"), "{said}");
+    assert!(!said.contains("stage $default: updated"), "{said}");
+}
+
+/// Stack of [`a_tag_removed_by_hand_from_the_role_function_api_or_log_group_is_put_back`].
+const TAGS_STACK: &str = "tagdrift";
+
+#[tokio::test]
+async fn a_tag_removed_by_hand_from_the_role_function_api_or_log_group_is_put_back() {
+    // GIVEN a stack deployed with a tag of the user's
+    let session = moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = artifact(dir.path());
+    let zip = zip.to_str().unwrap();
+    let team = ["--tag", "team=web"];
+    let outputs = json(&up(
+        session.endpoint(),
+        TAGS_STACK,
+        zip,
+        &["--tag", "team=web", "--output", "json"],
+    ));
+    let api_id = outputs["apiId"].as_str().unwrap().to_string();
+    let role = outputs["role"].as_str().unwrap().to_string();
+    let function = outputs["function"].as_str().unwrap().to_string();
+    let log_group = outputs["logGroup"].as_str().unwrap().to_string();
+    let (code, _) = plan(session.endpoint(), TAGS_STACK, zip, &team);
+    assert_eq!(code, Some(0));
+    let sdk = session.sdk_config().await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    let apigw = aws_sdk_apigatewayv2::Client::new(&sdk);
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    let function_arn = lambda
+        .get_function()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap()
+        .configuration()
+        .unwrap()
+        .function_arn()
+        .unwrap()
+        .to_string();
+    let api_arn = format!("arn:aws:apigateway:us-east-1::/apis/{api_id}");
+    let log_group_arn = format!("arn:aws:logs:us-east-1:123456789012:log-group:{log_group}");
+
+    // WHEN someone removes a tag from each: the region tag from the role and the log group,
+    // the user's tag from the function and the API
+    iam.untag_role()
+        .role_name(&role)
+        .tag_keys("wishctl:region")
+        .send()
+        .await
+        .unwrap();
+    logs.untag_resource()
+        .resource_arn(&log_group_arn)
+        .tag_keys("wishctl:region")
+        .send()
+        .await
+        .unwrap();
+    lambda
+        .untag_resource()
+        .resource(&function_arn)
+        .tag_keys("team")
+        .send()
+        .await
+        .unwrap();
+    apigw
+        .untag_resource()
+        .resource_arn(&api_arn)
+        .tag_keys("team")
+        .send()
+        .await
+        .unwrap();
+
+    // THEN plan exits 2 naming each resource and the tag it lacks
+    let (code, before) = plan(session.endpoint(), TAGS_STACK, zip, &team);
+    assert_eq!(code, Some(2));
+    let lines = changed(&before).join("\n");
+    for expected in [
+        format!("update role {role}: tags"),
+        format!("update log-group {log_group}: tags"),
+        format!("update function {function}: tags"),
+        format!("update api wishctl-{TAGS_STACK}: tags"),
+    ] {
+        assert!(
+            lines.contains(&expected),
+            "missing {expected:?} in:\n{lines}"
+        );
+    }
+    assert_eq!(changed(&before).len(), 4, "{lines}");
+    let missing_tags: Vec<String> = before["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "no-change")
+        .map(|c| format!("{} {}", c["kind"], c["fields"][0]["new"]))
+        .collect();
+    for expected in [
+        "\"role\" \"wishctl:region=us-east-1\"",
+        "\"log-group\" \"wishctl:region=us-east-1\"",
+        "\"function\" \"team=web\"",
+        "\"api\" \"team=web\"",
+    ] {
+        assert!(
+            missing_tags.contains(&expected.to_string()),
+            "{expected} not in {missing_tags:?}"
+        );
+    }
+
+    // WHEN up runs
+    let mut args = cli::stack_args("up", TAGS_STACK, zip);
+    args.extend(team);
+    args.push("-v");
+    let restored = wishctl(session.endpoint(), &args);
+    assert!(restored.status.success(), "{}", stderr(&restored));
+
+    // THEN it says it put each back
+    let said = stderr(&restored);
+    for expected in [
+        format!("role {role}: updated (tags)"),
+        format!("log group {log_group}: updated (tags)"),
+        format!("function {function}: updated (tags)"),
+        format!("http api wishctl-{TAGS_STACK}: updated (tags)"),
+    ] {
+        assert!(said.contains(&expected), "missing {expected:?} in:\n{said}");
+    }
+
+    // AND the next plan is clean, and the tags are back
+    let (code, after) = plan(session.endpoint(), TAGS_STACK, zip, &team);
+    assert_eq!(code, Some(0), "{}", changed(&after).join("\n"));
+    let role_tags = iam.list_role_tags().role_name(&role).send().await.unwrap();
+    assert!(
+        role_tags
+            .tags()
+            .iter()
+            .any(|t| t.key() == "wishctl:region" && t.value() == "us-east-1"),
+        "{role_tags:?}"
+    );
+    let function_tags = lambda
+        .list_tags()
+        .resource(&function_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        function_tags
+            .tags()
+            .and_then(|t| t.get("team"))
+            .map(String::as_str),
+        Some("web")
+    );
+}
+
+#[tokio::test]
+async fn a_layer_and_a_description_set_by_hand_are_seen_and_removed() {
+    // GIVEN a deployed stack
+    let session = moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = artifact(dir.path());
+    let zip = zip.to_str().unwrap();
+    let stack = "layerdrift";
+    let outputs = json(&up(session.endpoint(), stack, zip, &["--output", "json"]));
+    let function = outputs["function"].as_str().unwrap().to_string();
+    let sdk = session.sdk_config().await;
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+
+    // WHEN someone publishes a layer (an extension would see every invocation) and attaches it,
+    // and rewrites the description
+    let layer_zip = testkit::lambda_zip::write_zip(
+        &dir.path().join("layer.zip"),
+        "extensions/spy",
+        b"#!/bin/sh\n",
+    );
+    let layer = lambda
+        .publish_layer_version()
+        .layer_name("spy")
+        .content(
+            aws_sdk_lambda::types::LayerVersionContentInput::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(
+                    std::fs::read(&layer_zip).unwrap(),
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let layer_arn = layer.layer_version_arn().unwrap().to_string();
+    lambda
+        .update_function_configuration()
+        .function_name(&function)
+        .layers(&layer_arn)
+        .description("patched by hand")
+        .send()
+        .await
+        .unwrap();
+
+    // THEN plan exits 2 naming both, with the layer's ARN
+    let (code, before) = plan(session.endpoint(), stack, zip, &[]);
+    assert_eq!(code, Some(2));
+    let lines = changed(&before).join("\n");
+    assert_eq!(
+        changed(&before),
+        [format!("update function {function}: layers, description")],
+        "{lines}"
+    );
+    let shown = before.to_string();
+    assert!(shown.contains(&layer_arn), "{shown}");
+    assert!(shown.contains("patched by hand"), "{shown}");
+
+    // WHEN up runs
+    let mut args = cli::stack_args("up", stack, zip);
+    args.push("-v");
+    let restored = wishctl(session.endpoint(), &args);
+    assert!(restored.status.success(), "{}", stderr(&restored));
+
+    // THEN it says it detached the layer and reset the description
+    let said = stderr(&restored);
+    assert!(
+        said.contains(&format!(
+            "detached layers {layer_arn} (not part of the stack)"
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "function {function}: updated (layers, description)"
+        )),
+        "{said}"
+    );
+
+    // AND the next plan is clean, and the function has no layer and wishctl's description
+    let (code, after) = plan(session.endpoint(), stack, zip, &[]);
+    assert_eq!(code, Some(0), "{}", changed(&after).join("\n"));
+    let config = lambda
+        .get_function_configuration()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap();
+    assert!(config.layers().is_empty(), "{:?}", config.layers());
+    assert_eq!(
+        config.description(),
+        Some("wish-list API (managed by wishctl)")
+    );
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use stack::Tags;
 
-use crate::context::{found, Ctx, Env, SdkResultExt};
+use crate::context::{describe_sdk_error, found, Ctx, Env, SdkResultExt};
 use crate::field::StageField;
 use crate::pages::Pages;
 use crate::plan::{tag_change, updated_message, Action, FieldChange};
@@ -138,32 +138,60 @@ pub(crate) async fn apply(
                         format!("turning on auto-deploy of stage {STAGE} of HTTP API {api_id}")
                     })?;
             }
+            let mut updated: Vec<FieldChange> = fields
+                .iter()
+                .filter(|f| f.field != StageField::Tags.into())
+                .cloned()
+                .collect();
             if action.updates(StageField::Tags) {
+                let arn = format!("{}/stages/{STAGE}", env.api_arn(api_id));
                 let tagged = apigw
                     .tag_resource()
-                    .resource_arn(format!("{}/stages/{STAGE}", env.api_arn(api_id)))
+                    .resource_arn(&arn)
                     .set_tags(Some(tags.to_hash_map()))
                     .send()
                     .await;
                 match tagged {
                     // Ownership and expiry are read from the API's own tags, never the stage's;
                     // moto answers 404 to tagging a stage (DESIGN.md), which must not fail
-                    // `up --ttl` or `--tag`.
+                    // `up --ttl` or `--tag`. It must not be reported as done either.
                     Err(err)
                         if err
                             .raw_response()
                             .is_some_and(|r| r.status().as_u16() == 404) =>
                     {
-                        ctx.progress
-                            .report(ResourceKind::Stage, STAGE, "tags not updated (404)");
+                        let cause = describe_sdk_error(err);
+                        ctx.progress.report(
+                            ResourceKind::Stage,
+                            STAGE,
+                            "tags NOT updated (TagResource answered 404)",
+                        );
+                        ctx.warnings.once("stage tags", || {
+                            format!(
+                                "the tags of stage {STAGE} of HTTP API {api_id} were not updated: \
+                                 TagResource on {arn} answered 404 ({cause:#}). The stack works \
+                                 as declared (ownership and expiry are read from the API's own \
+                                 tags), but the stage keeps its old tags and `plan` will show \
+                                 them until they match: run `wishctl up` again, or tag the stage \
+                                 by hand (aws apigatewayv2 tag-resource --resource-arn {arn})"
+                            )
+                        });
                     }
                     other => {
                         other.doing(|| format!("tagging stage {STAGE} of HTTP API {api_id}"))?;
+                        updated.extend(
+                            fields
+                                .iter()
+                                .filter(|f| f.field == StageField::Tags.into())
+                                .cloned(),
+                        );
                     }
                 }
             }
-            ctx.progress
-                .report(ResourceKind::Stage, STAGE, updated_message(fields));
+            if !updated.is_empty() {
+                ctx.progress
+                    .report(ResourceKind::Stage, STAGE, updated_message(&updated));
+            }
         }
     }
     Ok(())
