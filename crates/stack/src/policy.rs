@@ -361,18 +361,7 @@ impl PolicyScope {
         account: &str,
         partition: &str,
     ) -> Result<Self, PolicyError> {
-        // A prefix is valid when some stack name starts with it.
-        let probe = format!("{stack_prefix}{PLACEHOLDER_TAIL}");
-        if let Err(err) = probe.parse::<StackName>() {
-            let rule = match err {
-                crate::SpecError::StackName { rule, .. } => rule.to_string(),
-                other => other.to_string(),
-            };
-            return Err(PolicyError::Prefix {
-                prefix: stack_prefix.to_string(),
-                rule: format!("stack names with it would break a rule: {rule}"),
-            });
-        }
+        check_stack_prefix(stack_prefix)?;
         if region != "*"
             && (region.is_empty()
                 || !region
@@ -424,6 +413,48 @@ impl PolicyScope {
             Target::Api => vec![format!("arn:{p}:apigateway:{r}::/apis/*")],
             Target::ApiTags => vec![format!("arn:{p}:apigateway:{r}::/tags/*")],
         }
+    }
+}
+
+/// Checks that `prefix` is the start of a valid stack name (`--stack-prefix` of `policy`, `list`
+/// and `gc`).
+pub fn check_stack_prefix(prefix: &str) -> Result<(), PolicyError> {
+    let probe = format!("{prefix}{PLACEHOLDER_TAIL}");
+    match probe.parse::<StackName>() {
+        Ok(_) => Ok(()),
+        Err(err) => {
+            let rule = match err {
+                crate::SpecError::StackName { rule, .. } => rule.to_string(),
+                other => other.to_string(),
+            };
+            Err(PolicyError::Prefix {
+                prefix: prefix.to_string(),
+                rule: format!("stack names with it would break a rule: {rule}"),
+            })
+        }
+    }
+}
+
+/// The names of the resources of every stack whose name starts with `prefix`, in `region` (or
+/// `*`, any region), as wildcard patterns: the stack name replaced by `PREFIX*`
+/// (`wishctl-pr-*-items`). The policy's resources are built from them, and `list` / `gc` read no
+/// resource whose name falls outside them.
+pub fn name_patterns(prefix: &str, region: &str) -> Result<crate::ResourceNames, PolicyError> {
+    check_stack_prefix(prefix)?;
+    Ok(pattern_names(prefix, region))
+}
+
+/// Whether `name` matches `pattern`, a pattern of [`name_patterns`] with a concrete region (one
+/// `*`), where `*` stands for at least one character (the rest of a stack name).
+pub fn matches_name_pattern(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        Some((head, tail)) => {
+            name.len() > head.len() + tail.len()
+                && name.starts_with(head)
+                && name.ends_with(tail)
+                && !tail.contains('*')
+        }
+        None => name == pattern,
     }
 }
 
@@ -539,6 +570,31 @@ mod tests {
         }
         assert_eq!(pattern_names("", "*").table, "wishctl-*-items");
         assert_eq!(pattern_names("pr-", "*").role, "wishctl-pr-*-*-fn");
+    }
+
+    #[test]
+    fn name_patterns_match_the_names_of_the_prefixs_stacks_only() {
+        let names = name_patterns("pr-", "eu-west-1").unwrap();
+        let real = "pr-42"
+            .parse::<StackName>()
+            .unwrap()
+            .resources(&"eu-west-1".parse().unwrap());
+        for (pattern, name) in [
+            (&names.table, &real.table),
+            (&names.role, &real.role),
+            (&names.function, &real.function),
+            (&names.log_group, &real.log_group),
+            (&names.api, &real.api),
+        ] {
+            assert!(matches_name_pattern(pattern, name), "{pattern} vs {name}");
+        }
+        assert!(!matches_name_pattern(&names.table, "wishctl-main-items"));
+        assert!(!matches_name_pattern(&names.table, "wishctl-pr--items"));
+        assert!(!matches_name_pattern(
+            &names.role,
+            "wishctl-pr-1-us-east-1-fn"
+        ));
+        assert!(name_patterns("PR", "eu-west-1").is_err());
     }
 
     #[test]

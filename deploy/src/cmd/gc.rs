@@ -3,7 +3,8 @@
 //! only those whose name starts with a prefix.
 //!
 //! A stack is removed only when it meets at least one condition; with no condition `gc`
-//! refuses. Stacks come from `list`'s discovery, so a resource that is not tagged as a stack's
+//! refuses before any AWS call. Stacks come from `list`'s discovery (narrowed to the prefix
+//! before anything is read about a resource), so a resource that is not tagged as a stack's
 //! is never considered, and each stack goes through `down` (which checks ownership again and
 //! refuses a table with items unless `--delete-data`). A failure on one stack does not stop the
 //! others; the exit code is 0 only when every matching stack went.
@@ -83,7 +84,7 @@ struct GcJson<'a> {
     /// Every matching stack went (or would go).
     ok: bool,
     stacks: &'a [GcStack],
-    /// Stacks that matched no condition: left alone.
+    /// Stacks (of the prefix) that matched no condition: left alone.
     kept: Vec<String>,
     api_calls: CallCounts,
 }
@@ -104,6 +105,9 @@ impl Criteria {
                  `up --ttl` expiry passed) and/or --older-than DURATION (e.g. 7d); narrow with \
                  --stack-prefix P, and try --dry-run first"
             );
+        }
+        if let Some(prefix) = &args.stack_prefix {
+            stack::check_stack_prefix(prefix)?;
         }
         let older_than = match &args.older_than {
             Some(text) => Some((
@@ -164,7 +168,9 @@ pub async fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
     };
     let sdk = args.aws.sdk_config().await?;
     let provisioner = Provisioner::new(&sdk).with_progress(stderr_progress());
-    let listed = provisioner.list_stacks(SystemTime::now()).await?;
+    // Only the prefix's stacks are read at all (a CI role may hold no permission on others).
+    let prefix = criteria.prefix.as_deref().unwrap_or_default();
+    let listed = provisioner.list_stacks(SystemTime::now(), prefix).await?;
     let inventory = &listed.inventory;
     report_look_alikes(&inventory.look_alikes);
 
