@@ -516,8 +516,8 @@ async fn the_policy_grants_exactly_what_every_command_calls() {
             "pr-",
             "--dry-run",
         ],
-        0,
-        "gc --dry-run",
+        1,
+        "gc --dry-run (would fail: the table holds items)",
     );
     run(
         &[
