@@ -30,7 +30,7 @@ pub use names::{role_name, Region, ResourceNames, StackName, DEFAULT_STACK, ROLE
 pub use outputs::{invoke_url, StackOutputs};
 pub use policy::{
     all_grants, check_stack_prefix, deploy_policy, grants_for, matches_name_pattern, name_patterns,
-    Grant, OperationGrants, PolicyError, PolicyScope, Target, OPERATIONS,
+    Grant, OperationGrants, PolicyError, PolicyScope, Target, API_GATEWAY_NOTE, OPERATIONS,
 };
 pub use routes::{Route, RouteAuth, ROUTES, SERVICE_PATH};
 pub use spec::{CorsSettings, FunctionSettings, StackSpec, DEFAULT_LOG_RETENTION_DAYS};

@@ -24,6 +24,24 @@ use thiserror::Error;
 
 use crate::{StackName, LAMBDA_SERVICE_PRINCIPAL, ROLE_PATH};
 
+/// What the policy cannot narrow on API Gateway, said with the policy (`wishctl policy` prints it
+/// beside the statements, and on stderr with `--output json`).
+///
+/// Why there is no tag condition: API Gateway documents `aws:ResourceTag` / `aws:RequestTag`
+/// conditions, but of an HTTP API (API Gateway V2) only the API, its stages, domain names and
+/// VPC links can carry tags, and it documents tag inheritance to child resources (routes,
+/// integrations, authorizers) for REST APIs (V1) only ("API Gateway resources that can be
+/// tagged", developer guide). A condition on the stack tag would therefore deny the calls on
+/// routes, integrations and authorizers that `up` and drift repair make on the stacks' own APIs,
+/// and a condition on the API alone would leave those children of every API open anyway.
+pub const API_GATEWAY_NOTE: &str = "API Gateway is not narrowed to the stacks: this role may \
+    read, change and delete any HTTP API of the region (apigateway:GET/POST/PATCH/DELETE on \
+    /apis/*), not only the stacks'. HTTP API ids are random, and tag conditions cannot narrow it \
+    reliably: of an HTTP API only the API and its stages carry tags, and AWS documents tag \
+    inheritance to routes, integrations and authorizers for REST APIs only. wishctl itself \
+    changes only the APIs tagged for a stack, but the role does not enforce that. Mitigation: \
+    give each pipeline's stacks an AWS account of their own, with no other HTTP APIs in it.";
+
 /// The kind of resource an action is granted on; one policy statement per target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -779,3 +779,41 @@ fn wildcards_match_as_iam_matches_them() {
     assert!(iam_match("a?c", "abc"));
     assert!(!iam_match("a?c", "ac"));
 }
+
+/// The policy grants API Gateway on every HTTP API of the region (nothing reliable narrows it):
+/// what it prints says so, with the mitigation, without breaking the JSON document.
+#[test]
+fn the_printed_policy_says_that_api_gateway_is_not_narrowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.jsonl");
+    let text = expect(
+        wishctl(
+            "http://127.0.0.1:9",
+            &log,
+            &["policy", "--stack-prefix", "pr-"],
+        ),
+        0,
+        "policy",
+    );
+    let printed = self::text(&text.stdout);
+    for needle in ["any HTTP API of the region", "an AWS account of their own"] {
+        assert!(printed.contains(needle), "{needle:?} not in {printed}");
+    }
+    let json = expect(
+        wishctl(
+            "http://127.0.0.1:9",
+            &log,
+            &["policy", "--stack-prefix", "pr-", "--output", "json"],
+        ),
+        0,
+        "policy --output json",
+    );
+    let document: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(document["Version"], "2012-10-17");
+    assert!(
+        self::text(&json.stderr).contains("any HTTP API of the region"),
+        "{}",
+        self::text(&json.stderr)
+    );
+    assert!(!log.exists(), "policy made AWS calls");
+}
