@@ -1,9 +1,11 @@
 //! Discovering the stacks of an account and region (`wishctl list`, `wishctl gc`).
 //!
 //! There is no state file, so the stacks are found the way AWS holds them: each service's own
-//! list call narrowed to wishctl's names (`ListTables`, `ListFunctions`, `DescribeLogGroups`
-//! with the prefix `/aws/lambda/wishctl-`, `ListRoles` under the path `/wishctl/`, `GetApis`),
-//! then each candidate's tags. The tagging API would be one call, but it finds neither IAM roles
+//! list call (`ListTables`, `ListFunctions`, `DescribeLogGroups` with the prefix
+//! `/aws/lambda/wishctl-`, `ListRoles` under the path `/wishctl/`, `GetApis`), narrowed on the
+//! names alone to those a stack with the requested prefix derives in this region (the patterns
+//! `wishctl policy` grants on), then each candidate's tags. Nothing is read about any other
+//! resource: a CI role scoped to a prefix may hold no permission on it. The tagging API would be one call, but it finds neither IAM roles
 //! nor HTTP APIs on every backend (DESIGN.md), and a run killed right after `CreateRole` leaves
 //! nothing else behind.
 //!
