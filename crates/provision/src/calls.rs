@@ -105,8 +105,8 @@ impl CallCounter {
         self.calls().into_iter().skip(mark).collect()
     }
 
-    fn record(&self, call: ApiCall) {
-        append_to_call_log(&call);
+    fn record(&self, call: ApiCall, request: Option<RequestLine<'_>>) {
+        append_to_call_log(&call, request);
         match self.log.lock() {
             Ok(mut log) => log.push(call),
             Err(poisoned) => poisoned.into_inner().push(call),
@@ -115,11 +115,39 @@ impl CallCounter {
 }
 
 /// `WISHCTL_CALL_LOG=PATH`: every call of the process is also appended to PATH as one JSON line
-/// (`{"service":"Lambda","operation":"GetFunction","mutating":false}`), so that a command run as a
-/// process reports its calls; the IAM policy coverage test reads it.
+/// (`{"service":"Lambda","operation":"GetFunction","mutating":false,"request":{"method":"GET",
+/// "uri":"...","body":"..."}}`), so that a command run as a process reports its calls and what
+/// each named (the resource is in the URI or the body, depending on the service's protocol); the
+/// IAM policy coverage test reads it. A body over 64 KiB, or not UTF-8 (a
+/// zip upload), is left out.
 pub const CALL_LOG_ENV: &str = "WISHCTL_CALL_LOG";
 
-fn append_to_call_log(call: &ApiCall) {
+/// The largest request body the call log records.
+const CALL_LOG_BODY_LIMIT: usize = 64 * 1024;
+
+/// The request of a call, as the call log records it.
+#[derive(Debug, Serialize)]
+struct RequestLine<'a> {
+    method: &'a str,
+    uri: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct CallLogLine<'a> {
+    #[serde(flatten)]
+    call: &'a ApiCall,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request: Option<RequestLine<'a>>,
+}
+
+fn call_log_enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var_os(CALL_LOG_ENV).is_some())
+}
+
+fn append_to_call_log(call: &ApiCall, request: Option<RequestLine<'_>>) {
     use std::io::Write as _;
     static LOG: std::sync::OnceLock<Option<Mutex<std::fs::File>>> = std::sync::OnceLock::new();
     let log = LOG.get_or_init(|| {
@@ -133,7 +161,8 @@ fn append_to_call_log(call: &ApiCall) {
             .ok()
             .map(Mutex::new)
     });
-    if let (Some(file), Ok(line)) = (log, serde_json::to_string(call)) {
+    let line = serde_json::to_string(&CallLogLine { call, request });
+    if let (Some(file), Ok(line)) = (log, line) {
         let mut file = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let _ = writeln!(file, "{line}");
     }
@@ -146,7 +175,7 @@ impl Intercept for CallCounter {
 
     fn read_before_transmit(
         &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
@@ -155,11 +184,26 @@ impl Intercept for CallCounter {
             .map(|m| (m.service().to_string(), m.name().to_string()))
             .unwrap_or_else(|| ("unknown".to_string(), "unknown".to_string()));
         let mutating = is_mutating(&operation);
-        self.record(ApiCall {
-            service,
-            operation,
-            mutating,
+        let request = call_log_enabled().then(|| {
+            let request = context.request();
+            RequestLine {
+                method: request.method(),
+                uri: request.uri(),
+                body: request
+                    .body()
+                    .bytes()
+                    .filter(|b| b.len() <= CALL_LOG_BODY_LIMIT)
+                    .and_then(|b| std::str::from_utf8(b).ok()),
+            }
         });
+        self.record(
+            ApiCall {
+                service,
+                operation,
+                mutating,
+            },
+            request,
+        );
         let _ = LANE.try_with(|lane| lane.bump());
         Ok(())
     }

@@ -348,6 +348,11 @@ where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     R: fmt::Debug + Send + Sync + 'static,
 {
+    if no_credentials(&err) {
+        // The SDK's own text lists every provider it tried, with its debug output: what matters
+        // is that there are none, and what to set.
+        return anyhow::anyhow!("{NO_CREDENTIALS}");
+    }
     let hint = match &err {
         SdkError::ServiceError(service) => service.err().code().and_then(hint_for_code),
         SdkError::TimeoutError(_) => Some(
@@ -368,6 +373,39 @@ where
         Some(hint) => anyhow::anyhow!("{message} ({hint})"),
         None => anyhow::anyhow!("{message}"),
     }
+}
+
+/// What wishctl says when no credential provider of the chain found any credentials.
+pub(crate) const NO_CREDENTIALS: &str =
+    "no AWS credentials found (wishctl looked in the environment, \
+    the profile, a web identity token, ECS and instance metadata): set AWS_PROFILE (or pass \
+    --profile) to a profile of ~/.aws/config, or set AWS_ACCESS_KEY_ID and \
+    AWS_SECRET_ACCESS_KEY; in a CI job, assume the deploy role first (GitHub Actions: \
+    aws-actions/configure-aws-credentials with role-to-assume, and `permissions: id-token: \
+    write` for OIDC)";
+
+/// Whether the call never went out because the credential chain found no credentials at all
+/// (the SDK reports it as a dispatch failure, which would otherwise read as a network problem).
+fn no_credentials<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    use aws_credential_types::provider::error::CredentialsError;
+    let SdkError::DispatchFailure(failure) = err else {
+        return false;
+    };
+    let Some(connector) = failure.as_connector_error() else {
+        return false;
+    };
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(connector);
+    while let Some(error) = source {
+        if let Some(CredentialsError::CredentialsNotLoaded(_)) = error.downcast_ref() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// What to do about an error code that retrying does not fix (the SDK has retried throttling

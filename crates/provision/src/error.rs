@@ -38,10 +38,11 @@ pub enum ProvisionError {
     },
     /// `down` without `--delete-data` / `--keep-data` on a table that holds items.
     #[error(
-        "table {table} holds items: nothing was deleted. Run `wishctl down --delete-data` to delete \
-         them with the stack, or `wishctl down --keep-data` to keep the table (a later `up` adopts it)"
+        "table {table} holds items: nothing was deleted. Run `wishctl down --stack {stack} \
+         --delete-data` to delete them with the stack, or `wishctl down --stack {stack} \
+         --keep-data` to keep the table (a later `up` adopts it)"
     )]
-    TableNotEmpty { table: String },
+    TableNotEmpty { stack: String, table: String },
     /// A bounded wait ran out.
     #[error("timed out after {}s waiting for {what}", waited.as_secs())]
     Timeout { what: String, waited: Duration },
@@ -49,8 +50,12 @@ pub enum ProvisionError {
     #[error("table {table} has key schema {found}, expected partition key {} only; delete the table or choose another --stack", stack::TABLE_KEY.describe())]
     IncompatibleTable { table: String, found: String },
     /// `outputs` on a stack that does not exist (or only in part).
-    #[error("stack {stack} is not deployed{}", if missing.is_empty() { String::new() } else { format!(" completely: missing {}; run `wishctl up` to complete it", missing.join(", ")) })]
-    NotDeployed { stack: String, missing: Vec<String> },
+    #[error("stack {stack} is not deployed in {region}{}", if missing.is_empty() { " (`wishctl list` shows the stacks of a region; --region picks another)".to_string() } else { format!(" completely: missing {}; run `wishctl up` to complete it", missing.join(", ")) })]
+    NotDeployed {
+        stack: String,
+        region: String,
+        missing: Vec<String>,
+    },
     /// `gc --expired` found, under the stack's lock, that an `up` renewed the stack's expiry
     /// since the listing.
     #[error("stack {stack} is no longer expired (it now expires {expiry}): an `up` renewed it after `gc` listed it; nothing was deleted")]

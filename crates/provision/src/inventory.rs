@@ -1,9 +1,11 @@
 //! Discovering the stacks of an account and region (`wishctl list`, `wishctl gc`).
 //!
 //! There is no state file, so the stacks are found the way AWS holds them: each service's own
-//! list call narrowed to wishctl's names (`ListTables`, `ListFunctions`, `DescribeLogGroups`
-//! with the prefix `/aws/lambda/wishctl-`, `ListRoles` under the path `/wishctl/`, `GetApis`),
-//! then each candidate's tags. The tagging API would be one call, but it finds neither IAM roles
+//! list call (`ListTables`, `ListFunctions`, `DescribeLogGroups` with the prefix
+//! `/aws/lambda/wishctl-`, `ListRoles` under the path `/wishctl/`, `GetApis`), narrowed on the
+//! names alone to those a stack with the requested prefix derives in this region (the patterns
+//! `wishctl policy` grants on), then each candidate's tags. Nothing is read about any other
+//! resource: a CI role scoped to a prefix may hold no permission on it. The tagging API would be one call, but it finds neither IAM roles
 //! nor HTTP APIs on every backend (DESIGN.md), and a run killed right after `CreateRole` leaves
 //! nothing else behind.
 //!
@@ -37,14 +39,43 @@ const CONCURRENT_READS: usize = 6;
 /// The tag other regions' roles carry (roles are global, the stack is regional).
 pub const TAG_REGION: &str = "wishctl:region";
 
-/// The names every wishctl resource of `kind` starts and ends with, for any stack.
-fn name_shape(kind: ResourceKind) -> (&'static str, &'static str) {
-    match kind {
-        ResourceKind::Table => ("wishctl-", "-items"),
-        ResourceKind::Role => ("wishctl-", ""),
-        ResourceKind::Function => ("wishctl-", "-api"),
-        ResourceKind::LogGroup => ("/aws/lambda/wishctl-", "-api"),
-        _ => ("wishctl-", ""),
+/// Which listed names are read further (tags, details): the names `stack` derives, in this
+/// region, for the stacks whose name starts with the prefix. Everything else is skipped on its
+/// name alone, before any call about it, so that a CI role whose policy (`wishctl policy
+/// --stack-prefix P`) covers only `wishctl-P*` resources can list and sweep its own stacks in an
+/// account that holds others.
+#[derive(Debug, Clone)]
+struct Wanted {
+    /// The derived names with the stack name replaced by `PREFIX*`.
+    patterns: ResourceNames,
+}
+
+impl Wanted {
+    fn new(prefix: &str, region: &str) -> anyhow::Result<Self> {
+        Ok(Wanted {
+            patterns: stack::name_patterns(prefix, region)?,
+        })
+    }
+
+    fn pattern(&self, kind: ResourceKind) -> &str {
+        match kind {
+            ResourceKind::Table => &self.patterns.table,
+            ResourceKind::Role => &self.patterns.role,
+            ResourceKind::Function => &self.patterns.function,
+            ResourceKind::LogGroup => &self.patterns.log_group,
+            _ => &self.patterns.api,
+        }
+    }
+
+    /// Whether `name` may be the `kind` of a wanted stack (its tags decide whether it is).
+    fn accepts(&self, kind: ResourceKind, name: &str) -> bool {
+        stack::matches_name_pattern(self.pattern(kind), name)
+    }
+
+    /// What every wanted name of `kind` starts with (a listing prefix).
+    fn head(&self, kind: ResourceKind) -> &str {
+        let pattern = self.pattern(kind);
+        pattern.split_once('*').map_or(pattern, |(head, _)| head)
     }
 }
 
@@ -142,19 +173,23 @@ pub struct ListReport {
 }
 
 impl Provisioner {
-    /// Finds every stack of the account in the clients' region, complete or partial, with its
-    /// creation time, expiry and URL. Read-only.
-    pub async fn list_stacks(&self, now: SystemTime) -> anyhow::Result<ListReport> {
+    /// Finds every stack of the account in the clients' region whose name starts with
+    /// `stack_prefix` (empty: every stack), complete or partial, with its creation time, expiry
+    /// and URL. Read-only; reads nothing about a resource whose name no such stack derives.
+    pub async fn list_stacks(
+        &self,
+        now: SystemTime,
+        stack_prefix: &str,
+    ) -> anyhow::Result<ListReport> {
         let (inventory, calls) = self
-            .counted(discover(&self.ctx, UtcTime::from_system_time(now)))
+            .counted(discover(
+                &self.ctx,
+                UtcTime::from_system_time(now),
+                stack_prefix,
+            ))
             .await?;
         Ok(ListReport { inventory, calls })
     }
-}
-
-fn has_shape(name: &str, kind: ResourceKind) -> bool {
-    let (head, tail) = name_shape(kind);
-    name.len() > head.len() + tail.len() && name.starts_with(head) && name.ends_with(tail)
 }
 
 /// A listed resource with its tags.
@@ -178,7 +213,7 @@ fn smithy_time(t: &aws_smithy_types::DateTime) -> UtcTime {
     UtcTime::from_unix_seconds(t.secs())
 }
 
-async fn tables(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
+async fn tables(ctx: &Ctx, wanted: &Wanted) -> anyhow::Result<Vec<Tagged>> {
     let ddb = &ctx.clients.dynamodb;
     let mut names = Vec::new();
     let mut next = None;
@@ -193,7 +228,7 @@ async fn tables(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
         names.extend(
             page.table_names()
                 .iter()
-                .filter(|n| has_shape(n, ResourceKind::Table))
+                .filter(|n| wanted.accepts(ResourceKind::Table, n))
                 .cloned(),
         );
         next = pages.next(page.last_evaluated_table_name())?;
@@ -253,7 +288,7 @@ async fn tables(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
     collect(reads).await
 }
 
-async fn functions(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
+async fn functions(ctx: &Ctx, wanted: &Wanted) -> anyhow::Result<Vec<Tagged>> {
     let lambda = &ctx.clients.lambda;
     let mut listed = Vec::new();
     let mut next = None;
@@ -267,7 +302,7 @@ async fn functions(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
             .doing(|| "listing Lambda functions".to_string())?;
         for function in page.functions() {
             if let (Some(name), Some(arn)) = (function.function_name(), function.function_arn()) {
-                if has_shape(name, ResourceKind::Function) {
+                if wanted.accepts(ResourceKind::Function, name) {
                     let modified = function.last_modified().and_then(UtcTime::parse_rfc3339);
                     listed.push((name.to_string(), arn.to_string(), modified));
                 }
@@ -299,9 +334,9 @@ async fn functions(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
     collect(reads).await
 }
 
-async fn log_groups(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
+async fn log_groups(ctx: &Ctx, wanted: &Wanted) -> anyhow::Result<Vec<Tagged>> {
     let logs = &ctx.clients.logs;
-    let (prefix, _) = name_shape(ResourceKind::LogGroup);
+    let prefix = wanted.head(ResourceKind::LogGroup);
     let mut listed = Vec::new();
     let mut next = None;
     let mut pages = Pages::new(|| "listing log groups (DescribeLogGroups)".to_string());
@@ -317,7 +352,7 @@ async fn log_groups(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
             let Some(name) = group.log_group_name() else {
                 continue;
             };
-            if !has_shape(name, ResourceKind::LogGroup) {
+            if !wanted.accepts(ResourceKind::LogGroup, name) {
                 continue;
             }
             let arn = group
@@ -359,7 +394,7 @@ async fn log_groups(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
     collect(reads).await
 }
 
-async fn roles(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
+async fn roles(ctx: &Ctx, wanted: &Wanted) -> anyhow::Result<Vec<Tagged>> {
     let iam = &ctx.clients.iam;
     let mut listed = Vec::new();
     let mut next = None;
@@ -373,7 +408,9 @@ async fn roles(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
             .await
             .doing(|| format!("listing IAM roles under {ROLE_PATH}"))?;
         for role in page.roles() {
-            if has_shape(role.role_name(), ResourceKind::Role) {
+            // Another region's roles too are skipped here: no stack of this region has their
+            // names, so their tags could only make them another region's (or a look-alike there).
+            if wanted.accepts(ResourceKind::Role, role.role_name()) {
                 listed.push((
                     role.role_name().to_string(),
                     smithy_time(role.create_date()),
@@ -423,7 +460,7 @@ async fn roles(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
     collect(reads).await
 }
 
-async fn apis(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
+async fn apis(ctx: &Ctx, wanted: &Wanted) -> anyhow::Result<Vec<Tagged>> {
     let apigw = &ctx.clients.apigateway;
     let mut found_apis = Vec::new();
     let mut next = None;
@@ -439,7 +476,7 @@ async fn apis(ctx: &Ctx) -> anyhow::Result<Vec<Tagged>> {
             let (Some(name), Some(id)) = (api.name(), api.api_id()) else {
                 continue;
             };
-            if !has_shape(name, ResourceKind::Api) {
+            if !wanted.accepts(ResourceKind::Api, name) {
                 continue;
             }
             found_apis.push(Tagged {
@@ -541,14 +578,15 @@ impl Members {
 }
 
 /// Reads every listing, sorts the resources into stacks, and checks what each stack lacks.
-async fn discover(ctx: &Ctx, now: UtcTime) -> anyhow::Result<Inventory> {
+async fn discover(ctx: &Ctx, now: UtcTime, stack_prefix: &str) -> anyhow::Result<Inventory> {
     let region = crate::observe::region(ctx)?.to_string();
+    let wanted = Wanted::new(stack_prefix, &region)?;
     let (tables, functions, log_groups, roles, apis) = tokio::try_join!(
-        fork(tables(ctx)),
-        fork(functions(ctx)),
-        fork(log_groups(ctx)),
-        fork(roles(ctx)),
-        fork(apis(ctx)),
+        fork(tables(ctx, &wanted)),
+        fork(functions(ctx, &wanted)),
+        fork(log_groups(ctx, &wanted)),
+        fork(roles(ctx, &wanted)),
+        fork(apis(ctx, &wanted)),
     )?;
     let mut stacks: BTreeMap<StackName, Members> = BTreeMap::new();
     let mut look_alikes = Vec::new();
@@ -641,26 +679,13 @@ async fn insides(ctx: &Ctx, names: &ResourceNames, members: &Members) -> anyhow:
         if !members.has(ResourceKind::Function) {
             return anyhow::Ok(false);
         }
-        let policy = found(
-            clients
-                .lambda
-                .get_policy()
-                .function_name(&names.function)
-                .send()
-                .await,
-            |e| e.is_resource_not_found_exception(),
+        let policy = crate::permission::observe(
+            &clients.lambda,
+            &names.function,
+            &names.permission_statement,
         )
-        .doing(|| format!("reading the resource policy of function {}", names.function))?;
-        let statement = &names.permission_statement;
-        Ok(policy
-            .and_then(|p| p.policy().map(str::to_string))
-            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-            .and_then(|doc| doc.get("Statement").and_then(|s| s.as_array()).cloned())
-            .is_some_and(|statements| {
-                statements
-                    .iter()
-                    .any(|s| s.get("Sid").and_then(|v| v.as_str()) == Some(statement))
-            }))
+        .await?;
+        Ok(policy.ours.is_some())
     };
     let routes = async {
         // Usually one API: one listing. Of several, the first with the most routes (they come
@@ -845,14 +870,24 @@ mod tests {
     }
 
     #[test]
-    fn name_shapes_filter_before_any_tag_read() {
-        assert!(has_shape("wishctl-a-items", ResourceKind::Table));
-        assert!(!has_shape("wishctl--items", ResourceKind::Table));
-        assert!(!has_shape("orders", ResourceKind::Table));
-        assert!(has_shape(
-            "/aws/lambda/wishctl-a-api",
-            ResourceKind::LogGroup
-        ));
-        assert!(!has_shape("/aws/lambda/other", ResourceKind::LogGroup));
+    fn names_filter_before_any_tag_read() {
+        let every = Wanted::new("", "us-east-1").unwrap();
+        assert!(every.accepts(ResourceKind::Table, "wishctl-a-items"));
+        assert!(!every.accepts(ResourceKind::Table, "wishctl--items"));
+        assert!(!every.accepts(ResourceKind::Table, "orders"));
+        assert!(every.accepts(ResourceKind::LogGroup, "/aws/lambda/wishctl-a-api"));
+        assert!(!every.accepts(ResourceKind::LogGroup, "/aws/lambda/other"));
+        assert!(every.accepts(ResourceKind::Role, "wishctl-a-us-east-1-fn"));
+        assert!(!every.accepts(ResourceKind::Role, "wishctl-a-eu-west-1-fn"));
+        assert_eq!(every.head(ResourceKind::LogGroup), "/aws/lambda/wishctl-");
+
+        let pr = Wanted::new("pr-", "us-east-1").unwrap();
+        assert!(pr.accepts(ResourceKind::Table, "wishctl-pr-5-items"));
+        assert!(!pr.accepts(ResourceKind::Table, "wishctl-main-items"));
+        assert!(!pr.accepts(ResourceKind::Role, "wishctl-main-us-east-1-fn"));
+        assert!(!pr.accepts(ResourceKind::Function, "wishctl-prod-api"));
+        assert!(!pr.accepts(ResourceKind::Api, "wishctl-main"));
+        assert_eq!(pr.head(ResourceKind::LogGroup), "/aws/lambda/wishctl-pr-");
+        assert!(Wanted::new("Bad Prefix", "us-east-1").is_err());
     }
 }

@@ -357,6 +357,20 @@ impl Provisioner {
         Ok(DownReport { teardown, calls })
     }
 
+    /// What [`Provisioner::down_if`] would refuse before deleting anything (a resource under the
+    /// stack's names that is not its own, a `condition` that no longer holds, a table with items
+    /// that `data` does not allow to delete), read without changing anything: `Ok` when it would
+    /// go ahead.
+    pub async fn down_refusals(
+        &self,
+        stack: &StackName,
+        data: DataPolicy,
+        condition: DownCondition,
+    ) -> anyhow::Result<()> {
+        teardown::refusals(&self.ctx, stack, data, condition).await?;
+        Ok(())
+    }
+
     /// The outputs of a deployed stack.
     pub async fn outputs(&self, stack: &StackName) -> anyhow::Result<OutputsReport> {
         let (outputs, calls) = self.counted(outputs::outputs(&self.ctx, stack)).await?;

@@ -97,9 +97,10 @@ async fn read_from(ctx: &Ctx, log_group: &str, start_ms: i64) -> anyhow::Result<
                     .as_service_error()
                     .is_some_and(|e| e.is_resource_not_found_exception()) =>
             {
+                let region = crate::observe::region(ctx)?;
                 anyhow::bail!(
-                    "log group {log_group} does not exist in this region: is the stack deployed \
-                     here? (`wishctl list` shows the stacks of a region)"
+                    "log group {log_group} does not exist in {region}: is the stack deployed \
+                     there? (`wishctl list` shows the stacks of a region; --region picks another)"
                 )
             }
             other => other.doing(|| format!("reading log group {log_group}"))?,

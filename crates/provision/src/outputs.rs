@@ -47,6 +47,7 @@ pub(crate) async fn outputs(ctx: &Ctx, stack: &StackName) -> anyhow::Result<Stac
     if observed.is_empty() {
         return Err(ProvisionError::NotDeployed {
             stack: stack.to_string(),
+            region: crate::observe::region(ctx)?.to_string(),
             missing: Vec::new(),
         }
         .into());
@@ -55,6 +56,7 @@ pub(crate) async fn outputs(ctx: &Ctx, stack: &StackName) -> anyhow::Result<Stac
     else {
         return Err(ProvisionError::NotDeployed {
             stack: stack.to_string(),
+            region: crate::observe::region(ctx)?.to_string(),
             missing,
         }
         .into());

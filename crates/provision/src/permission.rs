@@ -194,4 +194,16 @@ mod tests {
         .is_change());
         assert!(statement(&policy, "missing").is_none());
     }
+
+    #[test]
+    fn a_policy_with_one_statement_as_an_object_is_read_too() {
+        // IAM-style documents may hold a single statement without the array.
+        let policy = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": {"Sid": "wishctl-a-apigw", "Action": "lambda:InvokeFunction",
+                          "Principal": {"Service": "apigateway.amazonaws.com"}}
+        });
+        let found = statement(&policy, "wishctl-a-apigw").unwrap();
+        assert_eq!(found.action.as_deref(), Some(ACTION));
+    }
 }

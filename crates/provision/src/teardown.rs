@@ -202,19 +202,7 @@ pub(crate) async fn down(
     data: DataPolicy,
     condition: DownCondition,
 ) -> anyhow::Result<Teardown> {
-    let first = observe(ctx, stack, Scope::Teardown).await?;
-    ownership::check(&first, stack)?;
-    condition.check(&first, stack)?;
-    // Refuse before taking the lock: a refusal changes nothing at all.
-    if first.table.is_some()
-        && data == DataPolicy::RefuseIfNotEmpty
-        && table::holds_items(&ctx.clients.dynamodb, &first.names.table).await?
-    {
-        return Err(ProvisionError::TableNotEmpty {
-            table: first.names.table.clone(),
-        }
-        .into());
-    }
+    let first = refusals(ctx, stack, data, condition).await?;
     if first.log_group.is_none() {
         return teardown(ctx, stack, data, first).await;
     }
@@ -252,6 +240,34 @@ pub(crate) async fn down(
     result
 }
 
+/// What `down` checks before it takes the lock, read-only: a resource under the stack's names
+/// that is not the stack's ([`ProvisionError::NotOwned`]), a `condition` that no longer holds,
+/// and a table with items that `data` does not say what to do with
+/// ([`ProvisionError::TableNotEmpty`]). `gc --dry-run` runs exactly this, so that it promises
+/// only what the real run does.
+pub(crate) async fn refusals(
+    ctx: &Ctx,
+    stack: &StackName,
+    data: DataPolicy,
+    condition: DownCondition,
+) -> anyhow::Result<Observed> {
+    let first = observe(ctx, stack, Scope::Teardown).await?;
+    ownership::check(&first, stack)?;
+    condition.check(&first, stack)?;
+    // Refuse before taking the lock: a refusal changes nothing at all.
+    if first.table.is_some()
+        && data == DataPolicy::RefuseIfNotEmpty
+        && table::holds_items(&ctx.clients.dynamodb, &first.names.table).await?
+    {
+        return Err(ProvisionError::TableNotEmpty {
+            stack: stack.to_string(),
+            table: first.names.table.clone(),
+        }
+        .into());
+    }
+    Ok(first)
+}
+
 async fn teardown(
     ctx: &Ctx,
     stack: &StackName,
@@ -265,6 +281,7 @@ async fn teardown(
         && table::holds_items(&clients.dynamodb, &names.table).await?
     {
         return Err(ProvisionError::TableNotEmpty {
+            stack: stack.to_string(),
             table: names.table.clone(),
         }
         .into());
@@ -349,6 +366,7 @@ async fn teardown(
     removals.push(
         fork(delete_table(
             ctx,
+            stack,
             &names.table,
             data,
             observed.table.is_some(),
@@ -378,7 +396,13 @@ async fn teardown(
 /// removed everything that could write to it (the API, the permission, the function) and ends
 /// every other delete first, so an item written at any moment before this check is seen and the
 /// table is kept, never deleted with it silently.
-async fn delete_table(ctx: &Ctx, name: &str, data: DataPolicy, exists: bool) -> Removal {
+async fn delete_table(
+    ctx: &Ctx,
+    stack: &StackName,
+    name: &str,
+    data: DataPolicy,
+    exists: bool,
+) -> Removal {
     let ddb = &ctx.clients.dynamodb;
     let outcome = |outcome| Removal {
         kind: ResourceKind::Table,
@@ -394,9 +418,10 @@ async fn delete_table(ctx: &Ctx, name: &str, data: DataPolicy, exists: bool) -> 
         match table::holds_items(ddb, name).await {
             Ok(false) => {}
             Ok(true) => {
-                let why = "items were written to it while `down` ran; run `wishctl down \
-                           --delete-data` to delete them, or `--keep-data` to keep the table"
-                    .to_string();
+                let why = format!(
+                    "items were written to it while `down` ran; run `wishctl down --stack \
+                     {stack} --delete-data` to delete them, or `--keep-data` to keep the table"
+                );
                 ctx.progress
                     .report(ResourceKind::Table, name, format!("NOT deleted: {why}"));
                 return outcome(Outcome::Refused(why));

@@ -27,6 +27,8 @@ pub enum SpecError {
     TooManyScopes { count: usize, max: usize },
     #[error("invalid tag {tag:?}: {rule}")]
     Tag { tag: String, rule: &'static str },
+    #[error("invalid --ttl {value:?}: {rule}")]
+    Ttl { value: String, rule: &'static str },
     #[error("invalid architecture {value:?}: expected arm64 or x86_64")]
     Architecture { value: String },
     #[error("invalid memory size {mb} MB: Lambda accepts 128 to 10240 MB")]

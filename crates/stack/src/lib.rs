@@ -29,8 +29,8 @@ pub use lifetime::{
 pub use names::{role_name, Region, ResourceNames, StackName, DEFAULT_STACK, ROLE_PATH};
 pub use outputs::{invoke_url, StackOutputs};
 pub use policy::{
-    all_grants, deploy_policy, grants_for, Grant, OperationGrants, PolicyError, PolicyScope,
-    Target, OPERATIONS,
+    all_grants, check_stack_prefix, deploy_policy, grants_for, matches_name_pattern, name_patterns,
+    Grant, OperationGrants, PolicyError, PolicyScope, Target, API_GATEWAY_NOTE, OPERATIONS,
 };
 pub use routes::{Route, RouteAuth, ROUTES, SERVICE_PATH};
 pub use spec::{CorsSettings, FunctionSettings, StackSpec, DEFAULT_LOG_RETENTION_DAYS};

@@ -42,15 +42,13 @@ pub enum LifetimeError {
 
 impl From<LifetimeError> for SpecError {
     fn from(err: LifetimeError) -> Self {
+        // The flag the user typed, not the tag it becomes.
         let (value, rule) = match err {
             LifetimeError::Duration { value, rule } | LifetimeError::Ttl { value, rule } => {
                 (value, rule)
             }
         };
-        SpecError::Tag {
-            tag: format!("{TAG_EXPIRES_AT} from --ttl {value}"),
-            rule,
-        }
+        SpecError::Ttl { value, rule }
     }
 }
 
@@ -131,12 +129,14 @@ impl FromStr for Ttl {
         })?;
         if duration.is_zero() {
             return Err(ttl_err(
-                "must be longer than zero (use none for a stack that does not expire)",
+                "must be longer than zero and at most 366d, such as 30m, 2h or 7d (none: a stack \
+                 that does not expire)",
             ));
         }
         if duration > MAX_TTL {
             return Err(ttl_err(
-                "at most 366d (use none for a stack that does not expire)",
+                "must be longer than zero and at most 366d, such as 30m, 2h or 7d (none: a stack \
+                 that does not expire)",
             ));
         }
         Ok(Ttl::For(duration))

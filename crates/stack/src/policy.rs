@@ -24,6 +24,24 @@ use thiserror::Error;
 
 use crate::{StackName, LAMBDA_SERVICE_PRINCIPAL, ROLE_PATH};
 
+/// What the policy cannot narrow on API Gateway, said with the policy (`wishctl policy` prints it
+/// beside the statements, and on stderr with `--output json`).
+///
+/// Why there is no tag condition: API Gateway documents `aws:ResourceTag` / `aws:RequestTag`
+/// conditions, but of an HTTP API (API Gateway V2) only the API, its stages, domain names and
+/// VPC links can carry tags, and it documents tag inheritance to child resources (routes,
+/// integrations, authorizers) for REST APIs (V1) only ("API Gateway resources that can be
+/// tagged", developer guide). A condition on the stack tag would therefore deny the calls on
+/// routes, integrations and authorizers that `up` and drift repair make on the stacks' own APIs,
+/// and a condition on the API alone would leave those children of every API open anyway.
+pub const API_GATEWAY_NOTE: &str = "API Gateway is not narrowed to the stacks: this role may \
+    read, change and delete any HTTP API of the region (apigateway:GET/POST/PATCH/DELETE on \
+    /apis/*), not only the stacks'. HTTP API ids are random, and tag conditions cannot narrow it \
+    reliably: of an HTTP API only the API and its stages carry tags, and AWS documents tag \
+    inheritance to routes, integrations and authorizers for REST APIs only. wishctl itself \
+    changes only the APIs tagged for a stack, but the role does not enforce that. Mitigation: \
+    give each pipeline's stacks an AWS account of their own, with no other HTTP APIs in it.";
+
 /// The kind of resource an action is granted on; one policy statement per target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -361,18 +379,7 @@ impl PolicyScope {
         account: &str,
         partition: &str,
     ) -> Result<Self, PolicyError> {
-        // A prefix is valid when some stack name starts with it.
-        let probe = format!("{stack_prefix}{PLACEHOLDER_TAIL}");
-        if let Err(err) = probe.parse::<StackName>() {
-            let rule = match err {
-                crate::SpecError::StackName { rule, .. } => rule.to_string(),
-                other => other.to_string(),
-            };
-            return Err(PolicyError::Prefix {
-                prefix: stack_prefix.to_string(),
-                rule: format!("stack names with it would break a rule: {rule}"),
-            });
-        }
+        check_stack_prefix(stack_prefix)?;
         if region != "*"
             && (region.is_empty()
                 || !region
@@ -424,6 +431,48 @@ impl PolicyScope {
             Target::Api => vec![format!("arn:{p}:apigateway:{r}::/apis/*")],
             Target::ApiTags => vec![format!("arn:{p}:apigateway:{r}::/tags/*")],
         }
+    }
+}
+
+/// Checks that `prefix` is the start of a valid stack name (`--stack-prefix` of `policy`, `list`
+/// and `gc`).
+pub fn check_stack_prefix(prefix: &str) -> Result<(), PolicyError> {
+    let probe = format!("{prefix}{PLACEHOLDER_TAIL}");
+    match probe.parse::<StackName>() {
+        Ok(_) => Ok(()),
+        Err(err) => {
+            let rule = match err {
+                crate::SpecError::StackName { rule, .. } => rule.to_string(),
+                other => other.to_string(),
+            };
+            Err(PolicyError::Prefix {
+                prefix: prefix.to_string(),
+                rule: format!("stack names with it would break a rule: {rule}"),
+            })
+        }
+    }
+}
+
+/// The names of the resources of every stack whose name starts with `prefix`, in `region` (or
+/// `*`, any region), as wildcard patterns: the stack name replaced by `PREFIX*`
+/// (`wishctl-pr-*-items`). The policy's resources are built from them, and `list` / `gc` read no
+/// resource whose name falls outside them.
+pub fn name_patterns(prefix: &str, region: &str) -> Result<crate::ResourceNames, PolicyError> {
+    check_stack_prefix(prefix)?;
+    Ok(pattern_names(prefix, region))
+}
+
+/// Whether `name` matches `pattern`, a pattern of [`name_patterns`] with a concrete region (one
+/// `*`), where `*` stands for at least one character (the rest of a stack name).
+pub fn matches_name_pattern(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        Some((head, tail)) => {
+            name.len() > head.len() + tail.len()
+                && name.starts_with(head)
+                && name.ends_with(tail)
+                && !tail.contains('*')
+        }
+        None => name == pattern,
     }
 }
 
@@ -539,6 +588,31 @@ mod tests {
         }
         assert_eq!(pattern_names("", "*").table, "wishctl-*-items");
         assert_eq!(pattern_names("pr-", "*").role, "wishctl-pr-*-*-fn");
+    }
+
+    #[test]
+    fn name_patterns_match_the_names_of_the_prefixs_stacks_only() {
+        let names = name_patterns("pr-", "eu-west-1").unwrap();
+        let real = "pr-42"
+            .parse::<StackName>()
+            .unwrap()
+            .resources(&"eu-west-1".parse().unwrap());
+        for (pattern, name) in [
+            (&names.table, &real.table),
+            (&names.role, &real.role),
+            (&names.function, &real.function),
+            (&names.log_group, &real.log_group),
+            (&names.api, &real.api),
+        ] {
+            assert!(matches_name_pattern(pattern, name), "{pattern} vs {name}");
+        }
+        assert!(!matches_name_pattern(&names.table, "wishctl-main-items"));
+        assert!(!matches_name_pattern(&names.table, "wishctl-pr--items"));
+        assert!(!matches_name_pattern(
+            &names.role,
+            "wishctl-pr-1-us-east-1-fn"
+        ));
+        assert!(name_patterns("PR", "eu-west-1").is_err());
     }
 
     #[test]

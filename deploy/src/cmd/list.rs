@@ -13,6 +13,10 @@ use super::output::{print_calls, print_json, CallCounts, OutputFormat, ReportArg
 /// Flags of `wishctl list`.
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
+    /// Only the stacks whose name starts with this (e.g. pr-); nothing is read about any other
+    /// resource, so a role with `wishctl policy --stack-prefix P` can run it.
+    #[arg(long, value_name = "P", default_value = "")]
+    pub stack_prefix: String,
     #[command(flatten)]
     pub aws: AwsArgs,
     #[command(flatten)]
@@ -28,9 +32,10 @@ struct ListJson<'a> {
 }
 
 pub async fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
+    stack::check_stack_prefix(&args.stack_prefix)?;
     let sdk = args.aws.sdk_config().await?;
     let report = Provisioner::new(&sdk)
-        .list_stacks(SystemTime::now())
+        .list_stacks(SystemTime::now(), &args.stack_prefix)
         .await?;
     print_calls(&report.calls, args.report.verbose);
     let inventory = &report.inventory;

@@ -51,7 +51,11 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<ExitCode> {
     )?;
     let document = stack::deploy_policy(&scope);
     match args.output {
-        OutputFormat::Json => print_json(&document)?,
+        OutputFormat::Json => {
+            // stdout is exactly the document (for put-role-policy); the caveat goes beside it.
+            print_json(&document)?;
+            eprintln!("note: {}", stack::API_GATEWAY_NOTE);
+        }
         OutputFormat::Text => {
             println!(
                 "IAM policy for wishctl on stacks {}* (region {}, account {}): {} operations",
@@ -71,6 +75,8 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<ExitCode> {
                 }
                 println!("  allow {}", strings(&statement["Action"]).join(", "));
             }
+            println!();
+            println!("Note: {}", stack::API_GATEWAY_NOTE);
             println!();
             println!("The document itself: wishctl policy --output json");
         }

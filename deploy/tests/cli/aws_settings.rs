@@ -162,3 +162,48 @@ async fn a_stalled_read_is_answered_by_its_copy_within_the_same_attempt() {
         records.iter().map(key).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn no_credentials_at_all_are_named_with_what_to_set_not_blamed_on_the_network() {
+    // GIVEN no credentials anywhere: no keys in the environment, no profile files, no web
+    // identity token, no container or instance metadata
+    let home = tempfile::tempdir().unwrap();
+    let mut run = command("http://127.0.0.1:9", &["list"]);
+    for key in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ] {
+        run.env_remove(key);
+    }
+    run.env("HOME", home.path())
+        .env("AWS_CONFIG_FILE", home.path().join("config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            home.path().join("credentials"),
+        )
+        .env("AWS_MAX_ATTEMPTS", "1");
+
+    // WHEN wishctl list runs
+    let output = run.output().unwrap();
+
+    // THEN it says there are no credentials and what to set, without the SDK's debug dump
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    for needle in [
+        "no AWS credentials found",
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "role-to-assume",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in {text}");
+    }
+    for wrong in ["check the network", "ProviderChainError", "DispatchFailure"] {
+        assert!(!text.contains(wrong), "{wrong:?} in {text}");
+    }
+}

@@ -285,6 +285,22 @@ fn other_bad_values_name_the_rule_they_break() {
             "invalid CORS origin",
         ),
         ("--scope", "two words", "invalid scope"),
+        // The flag and its valid range, not the tag it becomes.
+        (
+            "--ttl",
+            "0s",
+            "invalid --ttl \"0s\": must be longer than zero and at most 366d",
+        ),
+        (
+            "--ttl",
+            "400d",
+            "invalid --ttl \"400d\": must be longer than zero and at most 366d",
+        ),
+        (
+            "--ttl",
+            "soon",
+            "invalid --ttl \"soon\": expected a duration",
+        ),
     ] {
         let output = wishctl(&["up", "--issuer", ISSUER, "--audience", "a", flag, value]);
         assert!(!output.status.success(), "{flag} {value}");

@@ -258,8 +258,9 @@ async fn down_refuses_a_table_with_items_then_removes_everything_and_then_has_no
     // Without a data flag: refused, exit non-zero, nothing deleted.
     let refused = wishctl(session.endpoint(), &["down", "--stack", "cli"]);
     assert!(!refused.status.success());
+    // The hint runs as printed: it names the stack (without it, `down` targets the default).
     assert!(
-        stderr(&refused).contains("--delete-data"),
+        stderr(&refused).contains("wishctl down --stack cli --delete-data"),
         "{}",
         stderr(&refused)
     );
@@ -311,7 +312,10 @@ async fn down_refuses_a_table_with_items_then_removes_everything_and_then_has_no
     let outputs = wishctl(session.endpoint(), &["outputs", "--stack", "cli"]);
     assert!(!outputs.status.success());
     assert!(
-        stderr(&outputs).contains("stack cli is not deployed"),
+        stderr(&outputs).contains(&format!(
+            "stack cli is not deployed in {}",
+            testkit::moto::REGION
+        )),
         "{}",
         stderr(&outputs)
     );

@@ -397,7 +397,11 @@ async fn a_later_up_keeps_the_expiry_and_ttl_none_clears_it() {
         ],
     );
     assert_eq!(bad.status.code(), Some(1));
-    assert!(stderr(&bad).contains("--ttl soon"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("invalid --ttl \"soon\""),
+        "{}",
+        stderr(&bad)
+    );
     assert!(stderr(&bad).contains("2h"), "{}", stderr(&bad));
 }
 
@@ -452,6 +456,12 @@ async fn gc_expired_removes_only_the_expired_stack_and_dry_run_changes_nothing()
     assert_eq!(matched[0]["outcome"], "would-remove");
     assert!(matched[0]["resources"].as_array().unwrap().len() >= 5);
     assert_eq!(dry["apiCalls"]["mutating"], 0, "{dry:#}");
+    let reason = matched[0]["reasons"][0].as_str().unwrap();
+    assert!(reason.starts_with("expired at "), "{reason}");
+    assert!(
+        !reason.contains("(expired)"),
+        "the expiry said twice: {reason}"
+    );
     assert_eq!(list(endpoint)["stacks"], before["stacks"]);
 
     // WHEN gc --expired runs for real
@@ -539,7 +549,8 @@ async fn gc_refuses_without_a_condition_and_one_failure_does_not_stop_the_others
             "json",
         ],
     )));
-    // THEN none matches, every one is kept, and nothing was changed
+    // THEN none matches, every one of the prefix is kept (the stack outside it is not even
+    // read), and nothing was changed
     assert_eq!(young["stacks"], serde_json::json!([]), "{young:#}");
     assert_eq!(young["apiCalls"]["mutating"], 0, "{young:#}");
     let mut kept: Vec<&str> = young["kept"]
@@ -549,7 +560,7 @@ async fn gc_refuses_without_a_condition_and_one_failure_does_not_stop_the_others
         .map(|k| k.as_str().unwrap())
         .collect();
     kept.sort();
-    assert_eq!(kept, ["main", "pr-data", "pr-empty"], "{young:#}");
+    assert_eq!(kept, ["pr-data", "pr-empty"], "{young:#}");
     assert_eq!(names(&list(endpoint)), ["main", "pr-data", "pr-empty"]);
 
     // WHEN gc removes every PR stack of any age, without --delete-data
@@ -607,4 +618,109 @@ async fn gc_refuses_without_a_condition_and_one_failure_does_not_stop_the_others
         printed.contains("wishctl-pr-data-items deleted"),
         "{printed}"
     );
+}
+
+/// A regression test: `gc --dry-run` promised "would remove stack pr-5" for a stack with an
+/// untagged table under its names, the real run then failed with advice meant for `up`
+/// ("choose another --stack"), and the hourly sweep failed on every run after.
+#[tokio::test]
+async fn gc_skips_a_stack_with_a_resource_not_its_own_and_dry_run_says_so() {
+    let session = moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = testkit::lambda_zip::fake_bootstrap_zip(dir.path());
+    let endpoint = session.endpoint();
+
+    // GIVEN a complete PR stack holding an item, and stack pr-5: its role (tagged) and a table
+    // under its table's name that someone made by hand (not tagged)
+    up(endpoint, &zip, "pr-ok", &[]);
+    put_item(&session, "wishctl-pr-ok-items").await;
+    role_only(&session, "pr-ok", "pr-5").await;
+    look_alike_table(&session, "wishctl-pr-5-items", &[("team", "web")]).await;
+    let role_5 = json(&ok(wishctl(
+        endpoint,
+        &["outputs", "--stack", "pr-ok", "--output", "json"],
+    )))["role"]
+        .as_str()
+        .unwrap()
+        .replacen("wishctl-pr-ok-", "wishctl-pr-5-", 1);
+    let sweep = |extra: &[&str]| {
+        let mut args = vec!["gc", "--older-than", "0s", "--stack-prefix", "pr-"];
+        args.extend(extra);
+        wishctl(endpoint, &args)
+    };
+    let outcome = |report: &Value, name: &str| {
+        report["stacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stack"] == name)
+            .unwrap_or_else(|| panic!("{name} not in {report:#}"))
+            .clone()
+    };
+
+    // WHEN gc --dry-run runs without --delete-data
+    let dry = sweep(&["--dry-run", "--output", "json"]);
+    // THEN it reports what the real run would do: pr-5 skipped (the table named, and what to
+    // do), pr-ok failing for its items; the exit code is the real run's
+    assert_eq!(dry.status.code(), Some(1), "{}", stderr(&dry));
+    let report = json(&dry);
+    let pr5 = outcome(&report, "pr-5");
+    assert_eq!(pr5["outcome"], "skipped", "{report:#}");
+    let why = pr5["error"].as_str().unwrap();
+    for needle in [
+        "table wishctl-pr-5-items",
+        "not tagged",
+        "by hand",
+        "wishctl:stack=pr-5",
+    ] {
+        assert!(why.contains(needle), "{needle:?} not in {why}");
+    }
+    assert!(!why.contains("another --stack"), "{why}");
+    let ok_stack = outcome(&report, "pr-ok");
+    assert_eq!(ok_stack["outcome"], "would-fail", "{report:#}");
+    assert!(
+        ok_stack["error"]
+            .as_str()
+            .unwrap()
+            .contains("--delete-data"),
+        "{report:#}"
+    );
+    assert!(
+        stderr(&dry).contains("add --delete-data"),
+        "{}",
+        stderr(&dry)
+    );
+    // AND the text form never promises pr-5's removal
+    let dry_text = sweep(&["--dry-run", "--delete-data"]);
+    assert_eq!(dry_text.status.code(), Some(0), "{}", stderr(&dry_text));
+    let printed = stdout(&dry_text);
+    assert!(!printed.contains("would remove stack pr-5"), "{printed}");
+    assert!(printed.contains("skipped stack pr-5"), "{printed}");
+    assert!(printed.contains("would remove stack pr-ok"), "{printed}");
+    assert!(!printed.contains("(expired)"), "{printed}");
+
+    // WHEN the real sweep runs, twice (as the hourly schedule would)
+    for run in 0..2 {
+        let real = sweep(&["--delete-data"]);
+        // THEN it exits 0: pr-ok goes, pr-5 is skipped with a warning, nothing of it deleted
+        assert_eq!(real.status.code(), Some(0), "run {run}: {}", stderr(&real));
+        let printed = stdout(&real);
+        assert!(printed.contains("skipped stack pr-5"), "{printed}");
+        assert!(
+            stderr(&real).contains("warning: skipped stack pr-5"),
+            "{}",
+            stderr(&real)
+        );
+        assert!(
+            !stderr(&real).contains("another --stack"),
+            "{}",
+            stderr(&real)
+        );
+        if run == 0 {
+            assert!(printed.contains("removed stack pr-ok"), "{printed}");
+        }
+        assert!(table_exists(&session, "wishctl-pr-5-items").await);
+        assert!(role_exists(&session, &role_5).await);
+    }
+    assert!(!table_exists(&session, "wishctl-pr-ok-items").await);
 }

@@ -272,6 +272,11 @@ async fn logs_of_a_stack_that_is_not_deployed_says_where_to_look() {
         "{stderr}"
     );
     assert!(stderr.contains("wishctl list"), "{stderr}");
+    // It names the region it looked in.
+    assert!(
+        stderr.contains(&format!("does not exist in {}", testkit::moto::REGION)),
+        "{stderr}"
+    );
 
     // AND bad durations are refused before any AWS call
     let bad = wishctl(session.endpoint(), &["logs", "--since", "ten minutes"]);

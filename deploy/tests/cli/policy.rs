@@ -8,7 +8,10 @@
 //! - the printed policy document grants each operation's actions on this stack's real ARNs;
 //! - the document grants no action that no command made (a failure names the grants to drop,
 //!   or the scenario to add here);
-//! - a stack outside the prefix matches none of the name-scoped statements.
+//! - a stack outside the prefix matches none of the name-scoped statements;
+//! - with a stack outside the prefix deployed in the same account, no call of any command (run
+//!   with `--stack-prefix` where it has one) names a resource the policy does not grant that
+//!   call's actions on: each call's resource is read from the request the call log records.
 
 #![allow(clippy::unwrap_used)]
 
@@ -21,6 +24,9 @@ use stack::{grants_for, Target};
 use testkit::moto::{MotoSession, ACCOUNT_ID, REGION};
 
 use crate::support::moto;
+
+/// A stack outside the prefix, as a production stack beside the pipeline's would be.
+const OUTSIDE: &str = "main";
 
 const ISSUER: &str = "https://tenant.eu.auth0.com/";
 const STACK: &str = "pr-cov";
@@ -137,6 +143,122 @@ fn allowing<'a>(document: &'a Value, action: &str, arn: &str) -> Vec<&'a Value> 
         .filter(|s| strings(&s["Action"]).iter().any(|a| a == action))
         .filter(|s| strings(&s["Resource"]).iter().any(|r| iam_match(r, arn)))
         .collect()
+}
+
+/// `%XX` sequences decoded (paths and form bodies; `+` is a space in form bodies only).
+fn percent_decode(text: &str, plus_is_space: bool) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 3;
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// The path of a request URI, without scheme, host and query.
+fn uri_path(uri: &str) -> &str {
+    let rest = uri.split_once("://").map_or(uri, |(_, rest)| rest);
+    let path = rest.find('/').map_or("/", |i| &rest[i..]);
+    path.split('?').next().unwrap()
+}
+
+/// The ARN of the resource that a logged call names, for a grant of `target`, read from the
+/// request the call log recorded: a URI path (Lambda, API Gateway) or a body field (DynamoDB,
+/// CloudWatch Logs, IAM). `*` for an account-wide listing.
+fn resource_of(call: &Value, target: Target) -> String {
+    if target == Target::Listing {
+        return "*".to_string();
+    }
+    let service = call["service"].as_str().unwrap();
+    let operation = call["operation"].as_str().unwrap();
+    let request = &call["request"];
+    let uri = request["uri"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the call log has no request for {service} {operation}"));
+    let path = uri_path(uri);
+    let body = request["body"].as_str().unwrap_or_default();
+    let json_body = || serde_json::from_str::<Value>(body).unwrap_or(Value::Null);
+    let field = |name: &str| json_body()[name].as_str().map(str::to_string);
+    let unknown = || panic!("cannot tell the resource of {service} {operation}: {call}");
+    match service {
+        "DynamoDB" => field("ResourceArn")
+            .or_else(|| {
+                field("TableName")
+                    .map(|t| format!("arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{t}"))
+            })
+            .unwrap_or_else(unknown),
+        "IAM" => {
+            let form: Vec<(String, String)> = body
+                .split('&')
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(k, v)| (k.to_string(), percent_decode(v, true)))
+                .collect();
+            let role = form
+                .iter()
+                .find(|(k, _)| k == "RoleName")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(unknown);
+            // Every role wishctl names lives under its path.
+            format!("arn:aws:iam::{ACCOUNT_ID}:role/wishctl/{role}")
+        }
+        "Lambda" => {
+            if target == Target::PassRoleToLambda {
+                return field("Role").unwrap_or_else(unknown);
+            }
+            let segments: Vec<String> = path.split('/').map(|s| percent_decode(s, false)).collect();
+            let after = |name: &str| {
+                segments
+                    .iter()
+                    .position(|s| s == name)
+                    .and_then(|i| segments.get(i + 1))
+                    .filter(|s| !s.is_empty())
+                    .cloned()
+            };
+            if let Some(arn) = after("tags") {
+                return arn;
+            }
+            let function = after("functions")
+                .or_else(|| field("FunctionName"))
+                .unwrap_or_else(unknown);
+            if function.starts_with("arn:") {
+                function
+            } else {
+                format!("arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function}")
+            }
+        }
+        "CloudWatch Logs" => field("resourceArn")
+            .or_else(|| {
+                field("logGroupName")
+                    .or_else(|| field("logGroupIdentifier"))
+                    .map(|g| format!("arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{g}:*"))
+            })
+            .unwrap_or_else(unknown),
+        "ApiGatewayV2" => {
+            let rest = path.strip_prefix("/v2").unwrap_or(path);
+            if target == Target::ApiTags && !rest.starts_with("/tags/") {
+                // Tags given on create: authorised on the tagging resource of an API that has
+                // no id yet.
+                return arn_of(Target::ApiTags, STACK, "");
+            }
+            format!("arn:aws:apigateway:{REGION}::{rest}")
+        }
+        _ => unknown(),
+    }
 }
 
 async fn drift_behind_wishctls_back(session: &MotoSession) {
@@ -304,6 +426,17 @@ async fn the_policy_grants_exactly_what_every_command_calls() {
     let run =
         |args: &[&str], code: i32, what: &str| expect(wishctl(endpoint, &log, args), code, what);
 
+    // GIVEN a stack outside the prefix in the same account, deployed by someone else (its calls
+    // go to another log: the pipeline's role never makes them)
+    let outside_log = dir.path().join("outside.jsonl");
+    let mut outside_up = up_args(zip, &[]);
+    outside_up[2] = OUTSIDE;
+    expect(
+        wishctl(endpoint, &outside_log, &outside_up),
+        0,
+        "up of the stack outside the prefix",
+    );
+
     // GIVEN a pipeline's life of a stack: create, update everything that can change, drift
     run(&up_args(zip, &["--ttl", "2h"]), 0, "up (create)");
     run(
@@ -350,7 +483,7 @@ async fn the_policy_grants_exactly_what_every_command_calls() {
     let outputs: Value = serde_json::from_slice(&outputs.stdout).unwrap();
     let role = outputs["role"].as_str().unwrap().to_string();
     assert!(role.starts_with(&format!("wishctl-{STACK}-")), "{role}");
-    run(&["list"], 0, "list");
+    run(&["list", "--stack-prefix", "pr-"], 0, "list --stack-prefix");
     // verify reads the stack's outputs for its URL; moto's invoke URL serves nothing, so its
     // checks fail (exit 1): what counts here is the AWS calls it made to find the URL.
     run(
@@ -383,8 +516,8 @@ async fn the_policy_grants_exactly_what_every_command_calls() {
             "pr-",
             "--dry-run",
         ],
-        0,
-        "gc --dry-run",
+        1,
+        "gc --dry-run (would fail: the table holds items)",
     );
     run(
         &[
@@ -398,7 +531,29 @@ async fn the_policy_grants_exactly_what_every_command_calls() {
         0,
         "gc (down with an attached managed policy)",
     );
-    run(&["gc", "--expired"], 0, "gc with nothing to do");
+    run(
+        &["gc", "--expired", "--stack-prefix", "pr-"],
+        0,
+        "gc with nothing to do",
+    );
+    // gc without a condition refuses before any AWS call.
+    let before = std::fs::read_to_string(&log).unwrap().lines().count();
+    run(
+        &["gc", "--stack-prefix", "pr-"],
+        1,
+        "gc without a condition",
+    );
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap().lines().count(),
+        before,
+        "gc without a condition made AWS calls"
+    );
+    // The stack outside the prefix is still all there.
+    expect(
+        wishctl(endpoint, &outside_log, &["outputs", "--stack", OUTSIDE]),
+        0,
+        "outputs of the stack outside the prefix",
+    );
 
     // WHEN the policy for the prefix is printed
     let printed = wishctl(
@@ -418,11 +573,14 @@ async fn the_policy_grants_exactly_what_every_command_calls() {
     );
     let document: Value = serde_json::from_slice(&expect(printed, 0, "policy").stdout).unwrap();
 
-    let made: BTreeSet<(String, String)> = std::fs::read_to_string(&log)
+    let calls: Vec<Value> = std::fs::read_to_string(&log)
         .unwrap()
         .lines()
-        .map(|line| {
-            let call: Value = serde_json::from_str(line).unwrap();
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let made: BTreeSet<(String, String)> = calls
+        .iter()
+        .map(|call| {
             (
                 call["service"].as_str().unwrap().to_string(),
                 call["operation"].as_str().unwrap().to_string(),
@@ -472,6 +630,28 @@ async fn the_policy_grants_exactly_what_every_command_calls() {
             }
         }
     }
+    // AND no call named a resource the policy does not grant that call's actions on (with a
+    // stack outside the prefix in the account: `list` and `gc` read nothing of it)
+    let mut outside_the_policy = BTreeSet::new();
+    for call in &calls {
+        let (service, op) = (
+            call["service"].as_str().unwrap(),
+            call["operation"].as_str().unwrap(),
+        );
+        for grant in grants_for(service, op).unwrap_or_default() {
+            let resource = resource_of(call, grant.target);
+            if allowing(&document, grant.action, &resource).is_empty() {
+                outside_the_policy
+                    .insert(format!("{service} {op}: {} on {resource}", grant.action));
+            }
+        }
+    }
+    assert!(
+        outside_the_policy.is_empty(),
+        "calls on resources the policy for the prefix does not cover (AccessDenied for the CI \
+         role): {outside_the_policy:#?}"
+    );
+
     // AND iam:PassRole only towards Lambda
     let pass = allowing(
         &document,
@@ -529,10 +709,111 @@ async fn the_policy_grants_exactly_what_every_command_calls() {
 }
 
 #[test]
+fn resources_are_read_from_the_logged_requests() {
+    let call = |service: &str, operation: &str, uri: &str, body: &str| {
+        serde_json::json!({"service": service, "operation": operation,
+            "request": {"method": "POST", "uri": uri, "body": body}})
+    };
+    assert_eq!(
+        resource_of(
+            &call(
+                "DynamoDB",
+                "DescribeTable",
+                "http://h:1/",
+                r#"{"TableName":"wishctl-main-items"}"#
+            ),
+            Target::Table
+        ),
+        format!("arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/wishctl-main-items")
+    );
+    assert_eq!(
+        resource_of(
+            &call(
+                "IAM",
+                "ListRoleTags",
+                "http://h:1/",
+                "Action=ListRoleTags&RoleName=wishctl-main-us-east-1-fn&Version=2010-05-08"
+            ),
+            Target::Role
+        ),
+        format!("arn:aws:iam::{ACCOUNT_ID}:role/wishctl/wishctl-main-us-east-1-fn")
+    );
+    assert_eq!(
+        resource_of(
+            &call("Lambda", "ListTags", "http://h:1/2017-03-31/tags/arn%3Aaws%3Alambda%3Aus-east-1%3A1%3Afunction%3Awishctl-main-api", ""),
+            Target::Function
+        ),
+        "arn:aws:lambda:us-east-1:1:function:wishctl-main-api"
+    );
+    assert_eq!(
+        resource_of(
+            &call(
+                "Lambda",
+                "GetPolicy",
+                "http://h:1/2015-03-31/functions/wishctl-main-api/policy",
+                ""
+            ),
+            Target::Function
+        ),
+        format!("arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:wishctl-main-api")
+    );
+    assert_eq!(
+        resource_of(
+            &call(
+                "ApiGatewayV2",
+                "GetRoutes",
+                "http://h:1/v2/apis/abc/routes?maxResults=100",
+                ""
+            ),
+            Target::Api
+        ),
+        format!("arn:aws:apigateway:{REGION}::/apis/abc/routes")
+    );
+}
+
+#[test]
 fn wildcards_match_as_iam_matches_them() {
     assert!(iam_match("wishctl-pr-*-items", "wishctl-pr-1-items"));
     assert!(iam_match("wishctl-pr-*-items", "wishctl-pr-a-b-items"));
     assert!(!iam_match("wishctl-pr-*-items", "wishctl-main-items"));
     assert!(iam_match("a?c", "abc"));
     assert!(!iam_match("a?c", "ac"));
+}
+
+/// The policy grants API Gateway on every HTTP API of the region (nothing reliable narrows it):
+/// what it prints says so, with the mitigation, without breaking the JSON document.
+#[test]
+fn the_printed_policy_says_that_api_gateway_is_not_narrowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.jsonl");
+    let text = expect(
+        wishctl(
+            "http://127.0.0.1:9",
+            &log,
+            &["policy", "--stack-prefix", "pr-"],
+        ),
+        0,
+        "policy",
+    );
+    let printed = self::text(&text.stdout);
+    for needle in ["any HTTP API of the region", "an AWS account of their own"] {
+        assert!(printed.contains(needle), "{needle:?} not in {printed}");
+    }
+    let json = expect(
+        wishctl(
+            "http://127.0.0.1:9",
+            &log,
+            &["policy", "--stack-prefix", "pr-", "--output", "json"],
+        ),
+        0,
+        "policy --output json",
+    );
+    let document: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(document["Version"], "2012-10-17");
+    assert!(
+        self::text(&json.stderr).contains("any HTTP API of the region"),
+        "{}",
+        self::text(&json.stderr)
+    );
+    assert!(!log.exists(), "policy made AWS calls");
 }
