@@ -58,7 +58,7 @@ pub use field::{
 };
 pub use function::FunctionCode;
 pub use inventory::{FoundResource, Inventory, ListReport, LookAlike, StackSummary, TAG_REGION};
-pub use logs::{FollowReport, LogEvent, LogsReport, FOLLOW_LOOKBACK, MIN_POLL_INTERVAL};
+pub use logs::{FollowReport, LogEvent, LogQuery, LogsReport, FOLLOW_LOOKBACK, MIN_POLL_INTERVAL};
 pub use plan::{Action, Change, FieldChange, Plan, ResourceKind};
 pub use teardown::{DataPolicy, DownCondition, Outcome, Removal, Teardown};
 pub use timeouts::{timeout_config, FIRST_ATTEMPT_TIMEOUT, LONGEST_ATTEMPT_TIMEOUT};
