@@ -899,4 +899,82 @@ mod tests {
             Some("c2".to_string())
         );
     }
+
+    fn verify_args(flags: &[&str]) -> VerifyArgs {
+        #[derive(Debug, clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: VerifyArgs,
+        }
+        let argv = std::iter::once("verify").chain(flags.iter().copied());
+        <Cli as clap::Parser>::try_parse_from(argv)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .args
+    }
+
+    fn deployed(issuer: Option<&str>, audiences: &[&str]) -> provision::DeployedAuthorizer {
+        provision::DeployedAuthorizer {
+            issuer: issuer.map(str::to_string),
+            audiences: audiences.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_grant_goes_to_the_stacks_issuer_and_audience_unless_a_flag_says_otherwise() {
+        let stack: StackName = "pr-1".parse().unwrap_or_else(|e| panic!("{e}"));
+        let both = deployed(Some("https://t.auth0.com/"), &["https://api"]);
+        let from_stack = grant_target(&verify_args(&[]), Some((&stack, &both)));
+        assert_eq!(
+            from_stack.ok(),
+            Some(GrantTarget {
+                issuer: "https://t.auth0.com/".into(),
+                audience: Some("https://api".into()),
+            })
+        );
+        let flags = verify_args(&[
+            "--client-id",
+            "c",
+            "--client-secret-env",
+            "S",
+            "--issuer",
+            "https://other/",
+            "--audience",
+            "aud",
+        ]);
+        assert_eq!(
+            grant_target(&flags, Some((&stack, &both))).ok(),
+            Some(GrantTarget {
+                issuer: "https://other/".into(),
+                audience: Some("aud".into()),
+            })
+        );
+        // No audience on the authorizer: none asked for.
+        let no_audience = deployed(Some("https://t.auth0.com/"), &[]);
+        assert_eq!(
+            grant_target(&verify_args(&[]), Some((&stack, &no_audience)))
+                .ok()
+                .and_then(|t| t.audience),
+            None
+        );
+    }
+
+    #[test]
+    fn an_authorizer_with_several_audiences_or_no_issuer_asks_for_the_flag() {
+        let stack: StackName = "pr-1".parse().unwrap_or_else(|e| panic!("{e}"));
+        let several = deployed(Some("https://t.auth0.com/"), &["a", "b"]);
+        let err = grant_target(&verify_args(&[]), Some((&stack, &several)))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("(a, b)") && err.contains("--audience"),
+            "{err}"
+        );
+        let no_issuer = deployed(None, &["a"]);
+        let err = grant_target(&verify_args(&[]), Some((&stack, &no_issuer)))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("pr-1") && err.contains("--issuer"), "{err}");
+    }
 }
