@@ -60,8 +60,8 @@ pub enum ProvisionError {
     /// some of them empty, while it searches). The lines of the pages read were passed on.
     #[error(
         "log group {log_group}: the window since {since} has more than {pages} pages of events; \
-         stopped after the {events} oldest line(s). Narrow --since (e.g. --since 10m) to read \
-         the newest lines"
+         stopped after {}. Narrow --since (e.g. --since 10m) to read the newest lines",
+        if *events == 0 { "those pages, which held none of its lines".to_string() } else { format!("the {events} oldest line(s)") }
     )]
     LogWindowTooLarge {
         log_group: String,
