@@ -6,7 +6,9 @@
 #   WISHCTL_VERSION=source   built from this checkout with the handler zips of the same sources
 #                            (minutes); the workflow caches WISHCTL_HOME keyed by Cargo.lock and the
 #                            sources, so only a change to them pays for the build again.
-# WISHCTL_HOME (default ~/.wishctl) receives bin/wishctl; WISHCTL_RELEASES (default
+# WISHCTL_HOME (default ~/.wishctl) receives bin/wishctl, which is not on the PATH by itself: the
+# script adds it for the next steps of a GitHub job (GITHUB_PATH) and otherwise prints the
+# `export PATH=...` line to add. WISHCTL_RELEASES (default
 # https://github.com/wishctl/wishctl/releases/download) is where releases are downloaded from.
 set -euo pipefail
 version=${WISHCTL_VERSION:?set WISHCTL_VERSION to a release such as 0.1.0, or to "source"}
@@ -45,3 +47,15 @@ fi
 if [ -n "${GITHUB_PATH:-}" ]; then
   echo "$home/bin" >>"$GITHUB_PATH"
 fi
+# Say whether `wishctl` works as a bare command now, and if not, the line that makes it so.
+case ":$PATH:" in
+  *":$home/bin:"*) echo "install-wishctl: installed $home/bin/wishctl (on the PATH)" >&2 ;;
+  *)
+    if [ -n "${GITHUB_PATH:-}" ]; then
+      echo "install-wishctl: installed $home/bin/wishctl; the job's next steps have $home/bin on the PATH (GITHUB_PATH)" >&2
+    else
+      echo "install-wishctl: installed $home/bin/wishctl, but $home/bin is not on the PATH; add it (here, and in ~/.bashrc or ~/.profile for new shells):" >&2
+      printf '  export PATH="%s:$PATH"\n' "$home/bin" >&2
+    fi
+    ;;
+esac

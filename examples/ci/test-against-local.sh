@@ -101,8 +101,13 @@ wishctl plan --stack pr-42 --issuer "$ISSUER" --audience "$AUDIENCE" --tag pr=42
 wishctl list --output json >"$work/list.json" || fail "wishctl list failed"
 jq -e '[.. | objects | select(.stack? == "pr-42" or .name? == "pr-42")] | length == 1' "$work/list.json" >/dev/null \
   || fail "list does not show pr-42 once: $(cat "$work/list.json")"
-jq -e '[.. | objects | select(.stack? == "pr-42" or .name? == "pr-42") | to_entries[] | select((.key | test("expir"; "i")) and .value != null)] | length >= 1' \
-  "$work/list.json" >/dev/null || fail "pr-42 has no expiry in list: $(cat "$work/list.json")"
+# up.sh deployed with --ttl 2h: pr-42's expiresAt is a time one to two hours ahead (not null, absent,
+# "never", past or another TTL's; the `expired` flag beside it is false either way, so proves nothing).
+has_ttl='[.stacks[] | select(.stack == "pr-42") | .expiresAt] as $e | ($e | length) == 1
+  and ($e[0] | type) == "string" and (($e[0] | try fromdateiso8601 catch null) as $t
+  | $t != null and $t > $now + 3600 and $t <= $now + 7200 + 60)'
+jq -e --argjson now "$(date +%s)" "$has_ttl" "$work/list.json" >/dev/null \
+  || fail "pr-42 has no expiry about 2h ahead in list (up.sh passes --ttl 2h): $(cat "$work/list.json")"
 
 step "verify.sh against wishctl dev, with client credentials"
 dev_port=$(free_port)

@@ -60,6 +60,20 @@ pub enum ProvisionError {
     /// since the listing.
     #[error("stack {stack} is no longer expired (it now expires {expiry}): an `up` renewed it after `gc` listed it; nothing was deleted")]
     NoLongerExpired { stack: String, expiry: String },
+    /// `logs` read its bound of `FilterLogEvents` pages (200) and the window still
+    /// had more: a busy log group or a long `--since` (the service hands out many small pages,
+    /// some of them empty, while it searches). The lines of the pages read were passed on.
+    #[error(
+        "log group {log_group}: the window since {since} has more than {pages} pages of events; \
+         stopped after {}. Narrow --since (e.g. --since 10m) to read the newest lines",
+        if *events == 0 { "those pages, which held none of its lines".to_string() } else { format!("the {events} oldest line(s)") }
+    )]
+    LogWindowTooLarge {
+        log_group: String,
+        since: String,
+        pages: usize,
+        events: usize,
+    },
     /// `down` attempted every delete and some failed.
     #[error("down failed for {}", failures.join("; "))]
     TeardownIncomplete { failures: Vec<String> },

@@ -58,7 +58,7 @@ pub use field::{
 };
 pub use function::FunctionCode;
 pub use inventory::{FoundResource, Inventory, ListReport, LookAlike, StackSummary, TAG_REGION};
-pub use logs::{FollowReport, LogEvent, LogsReport, FOLLOW_LOOKBACK, MIN_POLL_INTERVAL};
+pub use logs::{FollowReport, LogEvent, LogQuery, LogsReport, FOLLOW_LOOKBACK, MIN_POLL_INTERVAL};
 pub use plan::{Action, Change, FieldChange, Plan, ResourceKind};
 pub use teardown::{DataPolicy, DownCondition, Outcome, Removal, Teardown};
 pub use timeouts::{timeout_config, FIRST_ATTEMPT_TIMEOUT, LONGEST_ATTEMPT_TIMEOUT};
@@ -98,7 +98,19 @@ pub struct DownReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct OutputsReport {
     pub outputs: StackOutputs,
+    /// What the stack's JWT authorizer trusts, as deployed (not what a later `up` would set).
+    pub authorizer: DeployedAuthorizer,
     pub calls: CallReport,
+}
+
+/// The JWT configuration of a deployed stack's authorizer, read back from AWS: whom its tokens
+/// must come from (`verify --stack` asks this issuer for a token for this audience).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeployedAuthorizer {
+    /// `None` when the authorizer has no JWT configuration (changed by hand).
+    pub issuer: Option<String>,
+    /// Sorted.
+    pub audiences: Vec<String>,
 }
 
 /// The first backoff before retrying a throttled or failed call; each further retry doubles it
@@ -373,8 +385,13 @@ impl Provisioner {
 
     /// The outputs of a deployed stack.
     pub async fn outputs(&self, stack: &StackName) -> anyhow::Result<OutputsReport> {
-        let (outputs, calls) = self.counted(outputs::outputs(&self.ctx, stack)).await?;
-        Ok(OutputsReport { outputs, calls })
+        let ((outputs, authorizer), calls) =
+            self.counted(outputs::outputs(&self.ctx, stack)).await?;
+        Ok(OutputsReport {
+            outputs,
+            authorizer,
+            calls,
+        })
     }
 }
 

@@ -16,7 +16,7 @@ use stack::StackName;
 
 use crate::calls::CallReport;
 use crate::context::{Ctx, SdkResultExt};
-use crate::Provisioner;
+use crate::{ProvisionError, Provisioner};
 
 /// How far before the newest event seen each poll starts reading again, to catch events that
 /// CloudWatch ingested late.
@@ -49,11 +49,34 @@ impl LogEvent {
     }
 }
 
+/// What to read of a log group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogQuery {
+    /// The start of the window.
+    pub since: SystemTime,
+    /// Events per `FilterLogEvents` page (its `limit`, 1 to 10,000); `None` leaves it to the
+    /// service (up to 10,000 events or 1 MB a page). Tests make many small pages with it.
+    pub page_size: Option<i32>,
+}
+
+impl LogQuery {
+    /// The window from `since` on, pages as the service makes them.
+    pub fn since(since: SystemTime) -> Self {
+        LogQuery {
+            since,
+            page_size: None,
+        }
+    }
+}
+
 /// The result of [`Provisioner::log_events`].
 #[derive(Debug, Clone, Serialize)]
 pub struct LogsReport {
     pub log_group: String,
-    pub events: Vec<LogEvent>,
+    /// How many events were passed on.
+    pub events: usize,
+    /// How many `FilterLogEvents` pages were read.
+    pub pages: usize,
     pub calls: CallReport,
 }
 
@@ -72,18 +95,34 @@ fn millis(time: SystemTime) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Every event of `log_group` from `start_ms` on, oldest first.
-async fn read_from(ctx: &Ctx, log_group: &str, start_ms: i64) -> anyhow::Result<Vec<LogEvent>> {
+/// Passes every event of `log_group` from `start_ms` on to `on_event`, page by page as the pages
+/// arrive (nothing waits for the last page), oldest first: `interleaved` asks for the streams'
+/// events merged in time order (AWS always does that and ignores the flag; moto needs it), and
+/// each page is sorted by time on its own. Returns the number of events passed on and of pages.
+/// Stops with [`ProvisionError::LogWindowTooLarge`] after [`crate::pages::MAX_PAGES`] pages, and
+/// with `on_event`'s error (stdout closed) at once.
+async fn read_from(
+    ctx: &Ctx,
+    log_group: &str,
+    start_ms: i64,
+    page_size: Option<i32>,
+    on_event: &mut (impl FnMut(&LogEvent) -> anyhow::Result<()> + Send),
+) -> anyhow::Result<(usize, usize)> {
     let logs = &ctx.clients.logs;
-    let mut events = Vec::new();
     let mut next = None;
+    let mut passed = 0;
     let mut pages = crate::pages::Pages::new(|| format!("reading log group {log_group}"));
+    let mut read = 0;
     loop {
-        let page = logs
+        #[allow(deprecated)] // see above: ignored by AWS, honoured by emulators
+        let request = logs
             .filter_log_events()
             .log_group_name(log_group)
             .start_time(start_ms)
-            .set_next_token(next)
+            .interleaved(true)
+            .set_limit(page_size)
+            .set_next_token(next);
+        let page = request
             .customize()
             .config_override(
                 aws_sdk_cloudwatchlogs::config::Builder::default()
@@ -105,14 +144,17 @@ async fn read_from(ctx: &Ctx, log_group: &str, start_ms: i64) -> anyhow::Result<
             }
             other => other.doing(|| format!("reading log group {log_group}"))?,
         };
+        read += 1;
         // The stack lock's streams (`wishctl-lock-*`, see `lock`) share the log group; their
         // heartbeats are wishctl's bookkeeping, not the function's lines.
-        let function_lines = page.events().iter().filter(|e| {
-            !e.log_stream_name()
-                .is_some_and(|s| s.starts_with(crate::lock::LOCK_PREFIX))
-        });
-        events.extend(function_lines.map(|e| {
-            LogEvent {
+        let mut events: Vec<LogEvent> = page
+            .events()
+            .iter()
+            .filter(|e| {
+                !e.log_stream_name()
+                    .is_some_and(|s| s.starts_with(crate::lock::LOCK_PREFIX))
+            })
+            .map(|e| LogEvent {
                 event_id: e.event_id().unwrap_or_default().to_string(),
                 timestamp: e.timestamp().unwrap_or_default(),
                 log_stream: e.log_stream_name().unwrap_or_default().to_string(),
@@ -121,15 +163,29 @@ async fn read_from(ctx: &Ctx, log_group: &str, start_ms: i64) -> anyhow::Result<
                     .unwrap_or_default()
                     .trim_end_matches(['\n', '\r'])
                     .to_string(),
+            })
+            .collect();
+        events.sort_by(|a, b| (a.timestamp, &a.event_id).cmp(&(b.timestamp, &b.event_id)));
+        for event in &events {
+            on_event(event)?;
+            passed += 1;
+        }
+        next = match pages.next(page.next_token()) {
+            Err(crate::pages::PagesError::Limit { pages, .. }) => {
+                return Err(ProvisionError::LogWindowTooLarge {
+                    log_group: log_group.to_string(),
+                    since: stack::UtcTime::from_unix_millis(start_ms).to_string(),
+                    pages,
+                    events: passed,
+                }
+                .into())
             }
-        }));
-        next = pages.next(page.next_token())?;
+            other => other?,
+        };
         if next.is_none() {
-            break;
+            return Ok((passed, read));
         }
     }
-    events.sort_by(|a, b| (a.timestamp, &a.event_id).cmp(&(b.timestamp, &b.event_id)));
-    Ok(events)
 }
 
 /// What `--follow` has already passed on: event ids by timestamp, forgotten once they fall out
@@ -158,72 +214,82 @@ impl Seen {
 }
 
 impl Provisioner {
-    /// The log lines of `stack`'s function since `since`, oldest first.
+    /// The name of `stack`'s log group in this region.
+    pub fn log_group(&self, stack: &StackName) -> anyhow::Result<String> {
+        Ok(stack
+            .resources(&crate::observe::region(&self.ctx)?)
+            .log_group)
+    }
+
+    /// Passes the log lines of `stack`'s function in the window of `query` to `on_event`, oldest
+    /// first, each page's lines as soon as that page is read. An error from `on_event` stops the
+    /// reading and is returned.
     pub async fn log_events(
         &self,
         stack: &StackName,
-        since: SystemTime,
+        query: LogQuery,
+        mut on_event: impl FnMut(&LogEvent) -> anyhow::Result<()> + Send,
     ) -> anyhow::Result<LogsReport> {
-        let log_group = stack
-            .resources(&crate::observe::region(&self.ctx)?)
-            .log_group;
-        let (events, calls) = self
-            .counted(read_from(&self.ctx, &log_group, millis(since)))
-            .await?;
+        let log_group = self.log_group(stack)?;
+        let read = read_from(
+            &self.ctx,
+            &log_group,
+            millis(query.since),
+            query.page_size,
+            &mut on_event,
+        );
+        let ((events, pages), calls) = self.counted(read).await?;
         Ok(LogsReport {
             log_group,
             events,
+            pages,
             calls,
         })
     }
 
-    /// Passes every log line of `stack`'s function since `since` to `on_event`, then polls every
-    /// `interval` for new ones until `until` (forever when `None`; the caller stops it on
-    /// Ctrl-C by dropping the future). Each line is passed on once.
+    /// Passes every log line of `stack`'s function in the window of `query` to `on_event`, then
+    /// polls every `interval` for new ones until `until` (forever when `None`; the caller stops
+    /// it on Ctrl-C by dropping the future). Each line is passed on once.
     pub async fn follow_logs(
         &self,
         stack: &StackName,
-        since: SystemTime,
+        query: LogQuery,
         until: Option<tokio::time::Instant>,
         interval: Duration,
-        mut on_event: impl FnMut(&LogEvent) + Send,
+        mut on_event: impl FnMut(&LogEvent) -> anyhow::Result<()> + Send,
     ) -> anyhow::Result<FollowReport> {
-        let log_group = stack
-            .resources(&crate::observe::region(&self.ctx)?)
-            .log_group;
+        let log_group = self.log_group(stack)?;
         let interval = interval.max(MIN_POLL_INTERVAL);
-        let start = millis(since);
+        let start = millis(query.since);
         let lookback = i64::try_from(FOLLOW_LOOKBACK.as_millis()).unwrap_or(i64::MAX);
         let follow = async {
             let mut seen = Seen::default();
             let mut passed = 0;
             let mut polls = 0;
             loop {
+                let last =
+                    matches!(until, Some(deadline) if tokio::time::Instant::now() >= deadline);
                 let from = seen
                     .newest()
                     .map_or(start, |newest| newest.saturating_sub(lookback).max(start));
                 seen.forget_before(from);
-                let events = read_from(&self.ctx, &log_group, from).await?;
+                let mut pass_new = |event: &LogEvent| {
+                    if seen.first_time(event) {
+                        passed += 1;
+                        on_event(event)?;
+                    }
+                    Ok(())
+                };
+                read_from(&self.ctx, &log_group, from, query.page_size, &mut pass_new).await?;
                 polls += 1;
-                for event in events.iter().filter(|e| seen.first_time(e)) {
-                    on_event(event);
-                    passed += 1;
+                if last {
+                    return anyhow::Ok((passed, polls));
                 }
                 let next_poll = tokio::time::Instant::now() + interval;
                 match until {
+                    // One last read at the deadline, so lines written just before it show.
                     Some(deadline) if next_poll >= deadline => {
-                        // One last read at the deadline, so lines written just before it show.
                         tokio::time::sleep_until(deadline).await;
-                        let from = seen
-                            .newest()
-                            .map_or(start, |newest| newest.saturating_sub(lookback).max(start));
-                        let events = read_from(&self.ctx, &log_group, from).await?;
-                        polls += 1;
-                        for event in events.iter().filter(|e| seen.first_time(e)) {
-                            on_event(event);
-                            passed += 1;
-                        }
-                        return anyhow::Ok((passed, polls));
                     }
                     _ => tokio::time::sleep_until(next_poll).await,
                 }

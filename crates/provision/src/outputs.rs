@@ -6,10 +6,13 @@ use stack::{StackName, StackOutputs};
 use crate::context::Ctx;
 use crate::observe::{observe, Scope};
 use crate::ownership;
-use crate::ProvisionError;
+use crate::{DeployedAuthorizer, ProvisionError};
 
-/// The outputs of a deployed stack, read back from AWS.
-pub(crate) async fn outputs(ctx: &Ctx, stack: &StackName) -> anyhow::Result<StackOutputs> {
+/// The outputs of a deployed stack and its authorizer's JWT configuration, read back from AWS.
+pub(crate) async fn outputs(
+    ctx: &Ctx,
+    stack: &StackName,
+) -> anyhow::Result<(StackOutputs, DeployedAuthorizer)> {
     let observed = observe(ctx, stack, Scope::Everything).await?;
     ownership::check(&observed, stack)?;
     let names = observed.names.clone();
@@ -61,7 +64,11 @@ pub(crate) async fn outputs(ctx: &Ctx, stack: &StackName) -> anyhow::Result<Stac
         }
         .into());
     };
-    Ok(StackOutputs {
+    let deployed = DeployedAuthorizer {
+        issuer: authorizer.issuer.clone(),
+        audiences: authorizer.audiences.clone(),
+    };
+    let outputs = StackOutputs {
         stack: stack.clone(),
         region: observed.env()?.region.clone(),
         url: stack::invoke_url(&api.id, &observed.env()?.region),
@@ -71,5 +78,6 @@ pub(crate) async fn outputs(ctx: &Ctx, stack: &StackName) -> anyhow::Result<Stac
         role: names.role,
         function: names.function,
         log_group: names.log_group,
-    })
+    };
+    Ok((outputs, deployed))
 }

@@ -14,10 +14,34 @@
 
 use std::collections::HashSet;
 
+use thiserror::Error;
+
 /// At most this many pages per listing. The stack's own listings hold a handful of items; an
 /// account listing (`GetApis`, `DescribeLogGroups` by prefix) returns 25-50 items a page, so
 /// this allows thousands of foreign APIs or log groups before stopping.
 pub(crate) const MAX_PAGES: usize = 200;
+
+/// Why a listing stopped before its last page.
+#[derive(Debug, Error)]
+pub(crate) enum PagesError {
+    /// [`MAX_PAGES`] pages read and the endpoint still hands out a token.
+    #[error(
+        "{what}: stopped after {pages} pages, the endpoint keeps returning more; check the \
+         endpoint (--endpoint-url / AWS_ENDPOINT_URL) and try again"
+    )]
+    Limit { what: String, pages: usize },
+    /// A token came back a second time: the listing would loop.
+    #[error(
+        "{what}: the endpoint returned page token {token:?} twice after {pages} pages (the \
+         listing would never end); check the endpoint (--endpoint-url / AWS_ENDPOINT_URL) and \
+         try again"
+    )]
+    RepeatedToken {
+        what: String,
+        token: String,
+        pages: usize,
+    },
+}
 
 /// Counts the pages of one listing and remembers their tokens.
 #[derive(Debug)]
@@ -40,26 +64,23 @@ impl<W: Fn() -> String> Pages<W> {
     /// Call after each page with its next token: `Ok(Some(token))` to read on, `Ok(None)` at the
     /// end (no token, or an empty one), an error after [`MAX_PAGES`] pages or when a token
     /// comes back a second time (the listing would loop).
-    pub(crate) fn next(&mut self, token: Option<&str>) -> anyhow::Result<Option<String>> {
+    pub(crate) fn next(&mut self, token: Option<&str>) -> Result<Option<String>, PagesError> {
         self.read += 1;
         let Some(token) = token.filter(|t| !t.is_empty()) else {
             return Ok(None);
         };
         if self.read >= MAX_PAGES {
-            anyhow::bail!(
-                "{}: stopped after {MAX_PAGES} pages, the endpoint keeps returning more; \
-                 check the endpoint (--endpoint-url / AWS_ENDPOINT_URL) and try again",
-                (self.what)()
-            );
+            return Err(PagesError::Limit {
+                what: (self.what)(),
+                pages: self.read,
+            });
         }
         if !self.tokens.insert(token.to_string()) {
-            anyhow::bail!(
-                "{}: the endpoint returned page token {token:?} twice after {} pages (the \
-                 listing would never end); check the endpoint (--endpoint-url / \
-                 AWS_ENDPOINT_URL) and try again",
-                (self.what)(),
-                self.read
-            );
+            return Err(PagesError::RepeatedToken {
+                what: (self.what)(),
+                token: token.to_string(),
+                pages: self.read,
+            });
         }
         Ok(Some(token.to_string()))
     }

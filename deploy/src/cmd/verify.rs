@@ -54,8 +54,9 @@ pub struct VerifyArgs {
     pub token: Option<String>,
 
     /// Get the token from the issuer's client-credentials grant instead (a machine-to-machine
-    /// application, as a pipeline does): its client id. Needs --client-secret-env and --issuer.
-    #[arg(long, value_name = "ID", requires_all = ["client_secret_env", "issuer"])]
+    /// application, as a pipeline does): its client id. Needs --client-secret-env; with --url,
+    /// --issuer too (with --stack the issuer and audience default to the stack's authorizer's).
+    #[arg(long, value_name = "ID", requires = "client_secret_env")]
     pub client_id: Option<String>,
 
     /// Name of the environment variable holding the client secret (never the secret itself).
@@ -63,11 +64,13 @@ pub struct VerifyArgs {
     pub client_secret_env: Option<String>,
 
     /// The issuer of the grant, exactly as in the tokens' `iss` (Auth0: `https://TENANT.auth0.com/`);
-    /// its discovery document names the token endpoint.
+    /// its discovery document names the token endpoint. Default with --stack: the issuer of
+    /// the stack's authorizer.
     #[arg(long, value_name = "URL", requires = "client_id")]
     pub issuer: Option<String>,
 
-    /// The API the token is for (Auth0: the API identifier, the stack's --audience).
+    /// The API the token is for (Auth0: the API identifier, the stack's --audience). Default
+    /// with --stack: the audience of the stack's authorizer, when it has exactly one.
     #[arg(long, value_name = "AUD", requires = "client_id")]
     pub audience: Option<String>,
 
@@ -187,12 +190,13 @@ impl fmt::Display for VerifyReport {
 }
 
 pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let token = access_token(&args).await?;
+    // Flags are checked before any AWS call or request to the issuer.
+    let source = token_source(&args)?;
     if args.timeout.is_zero() {
         anyhow::bail!("--timeout must be more than 0s");
     }
-    let (url, stack) = match &args.url {
-        Some(url) => (service_url(url)?, None),
+    let (url, stack, deployed) = match &args.url {
+        Some(url) => (service_url(url)?, None, None),
         None => {
             let name = args.stack.as_deref().unwrap_or(stack::DEFAULT_STACK);
             let stack: StackName = name.parse()?;
@@ -201,9 +205,17 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 .outputs(&stack)
                 .await
                 .with_context(|| format!("reading the URL of stack {stack} from its outputs"))?;
-            (report.outputs.url, Some(stack.to_string()))
+            (report.outputs.url, Some(stack), Some(report.authorizer))
         }
     };
+    let token = match source {
+        TokenSource::Given(token) => token,
+        TokenSource::ClientCredentials(grant) => {
+            let target = grant_target(&args, stack.as_ref().zip(deployed.as_ref()))?;
+            request_token(grant, target).await?
+        }
+    };
+    let stack = stack.map(|s| s.to_string());
     eprintln!("verifying {url}");
     let client = reqwest::Client::builder()
         .timeout(args.timeout)
@@ -245,22 +257,48 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The token of `--token` / `WISHCTL_TOKEN`, or one from the client-credentials grant.
-async fn access_token(args: &VerifyArgs) -> anyhow::Result<String> {
+/// Where the access token comes from.
+enum TokenSource {
+    /// `--token` / `WISHCTL_TOKEN`, without a `Bearer ` prefix.
+    Given(String),
+    /// The issuer's client-credentials grant.
+    ClientCredentials(ClientGrant),
+}
+
+/// `--client-id` and its secret, read from the variable `--client-secret-env` names.
+struct ClientGrant {
+    client_id: String,
+    secret: authorizer::client_credentials::Secret,
+    scope: Option<String>,
+}
+
+/// Whom the grant asks for a token: the issuer and the audience, each from its flag or from the
+/// stack's authorizer.
+#[derive(Debug, PartialEq, Eq)]
+struct GrantTarget {
+    issuer: String,
+    audience: Option<String>,
+}
+
+/// The token source the flags name; an error, before anything is sent, when they name none or
+/// both, or when the secret's variable is empty.
+fn token_source(args: &VerifyArgs) -> anyhow::Result<TokenSource> {
     let Some(client_id) = &args.client_id else {
         return match &args.token {
             Some(token) if !token.trim().is_empty() => {
                 let token = token.trim();
-                Ok(token
-                    .strip_prefix("Bearer ")
-                    .unwrap_or(token)
-                    .trim()
-                    .to_string())
+                Ok(TokenSource::Given(
+                    token
+                        .strip_prefix("Bearer ")
+                        .unwrap_or(token)
+                        .trim()
+                        .to_string(),
+                ))
             }
             _ => anyhow::bail!(
                 "verify needs an access token the stack accepts, for its POST checks: pass --token \
-                 (or set WISHCTL_TOKEN), or --client-id with --client-secret-env and --issuer; for \
-                 `wishctl dev`, TOKEN=$(wishctl token) mints one"
+                 (or set WISHCTL_TOKEN), or --client-id with --client-secret-env (and --issuer \
+                 with --url); for `wishctl dev`, TOKEN=$(wishctl token) mints one"
             ),
         };
     };
@@ -270,9 +308,15 @@ async fn access_token(args: &VerifyArgs) -> anyhow::Result<String> {
              WISHCTL_TOKEN to use the client credentials"
         );
     }
-    let (Some(secret_env), Some(issuer)) = (&args.client_secret_env, &args.issuer) else {
-        anyhow::bail!("--client-id needs --client-secret-env VAR and --issuer URL");
+    let Some(secret_env) = &args.client_secret_env else {
+        anyhow::bail!("--client-id needs --client-secret-env VAR");
     };
+    if args.url.is_some() && args.issuer.is_none() {
+        anyhow::bail!(
+            "--client-id with --url needs --issuer URL: the issuer whose tokens that server \
+             accepts (with --stack it is read from the stack's authorizer)"
+        );
+    }
     let secret = std::env::var(secret_env).unwrap_or_default();
     if secret.is_empty() {
         anyhow::bail!(
@@ -280,14 +324,78 @@ async fn access_token(args: &VerifyArgs) -> anyhow::Result<String> {
              empty: it must hold the client secret of {client_id}"
         );
     }
-    let credentials = authorizer::client_credentials::ClientCredentials {
-        issuer: issuer.clone(),
+    Ok(TokenSource::ClientCredentials(ClientGrant {
         client_id: client_id.clone(),
-        client_secret: authorizer::client_credentials::Secret::new(secret),
-        audience: args.audience.clone(),
+        secret: authorizer::client_credentials::Secret::new(secret),
         scope: args.scope.clone(),
+    }))
+}
+
+/// The grant's issuer and audience: `--issuer` / `--audience` when given, else (with a stack)
+/// what its deployed authorizer trusts, said on stderr.
+fn grant_target(
+    args: &VerifyArgs,
+    stack: Option<(&StackName, &provision::DeployedAuthorizer)>,
+) -> anyhow::Result<GrantTarget> {
+    let Some((stack, deployed)) = stack else {
+        let Some(issuer) = &args.issuer else {
+            anyhow::bail!("--client-id with --url needs --issuer URL");
+        };
+        return Ok(GrantTarget {
+            issuer: issuer.clone(),
+            audience: args.audience.clone(),
+        });
     };
+    let mut taken = Vec::new();
+    let issuer = match (&args.issuer, &deployed.issuer) {
+        (Some(issuer), _) => issuer.clone(),
+        (None, Some(issuer)) => {
+            taken.push(format!("issuer {issuer}"));
+            issuer.clone()
+        }
+        (None, None) => anyhow::bail!(
+            "the authorizer of stack {stack} has no JWT issuer to ask for a token: pass --issuer \
+             URL, or run `wishctl up --stack {stack} --issuer URL ...` to repair it"
+        ),
+    };
+    let audience = match (&args.audience, deployed.audiences.as_slice()) {
+        (Some(audience), _) => Some(audience.clone()),
+        (None, []) => None,
+        (None, [audience]) => {
+            taken.push(format!("audience {audience}"));
+            Some(audience.clone())
+        }
+        (None, several) => anyhow::bail!(
+            "the authorizer of stack {stack} accepts several audiences ({}): pass --audience \
+             with the one the client's grant is for",
+            several.join(", ")
+        ),
+    };
+    if !taken.is_empty() {
+        eprintln!(
+            "using the {} of stack {stack}'s authorizer (--issuer / --audience override)",
+            taken.join(" and ")
+        );
+    }
+    Ok(GrantTarget { issuer, audience })
+}
+
+/// A token from the issuer's client-credentials grant; the issuer's own error when it refuses.
+async fn request_token(grant: ClientGrant, target: GrantTarget) -> anyhow::Result<String> {
+    let ClientGrant {
+        client_id,
+        secret,
+        scope,
+    } = grant;
+    let GrantTarget { issuer, audience } = target;
     eprintln!("requesting a token from {issuer} for client {client_id} (client credentials)");
+    let credentials = authorizer::client_credentials::ClientCredentials {
+        issuer,
+        client_id,
+        client_secret: secret,
+        audience,
+        scope,
+    };
     match authorizer::client_credentials::request_token(&credentials).await {
         Ok(issued) => Ok(issued.access_token.expose().to_string()),
         Err(err) => {
@@ -790,5 +898,83 @@ mod tests {
                 .and_then(|p| p.next_cursor),
             Some("c2".to_string())
         );
+    }
+
+    fn verify_args(flags: &[&str]) -> VerifyArgs {
+        #[derive(Debug, clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: VerifyArgs,
+        }
+        let argv = std::iter::once("verify").chain(flags.iter().copied());
+        <Cli as clap::Parser>::try_parse_from(argv)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .args
+    }
+
+    fn deployed(issuer: Option<&str>, audiences: &[&str]) -> provision::DeployedAuthorizer {
+        provision::DeployedAuthorizer {
+            issuer: issuer.map(str::to_string),
+            audiences: audiences.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_grant_goes_to_the_stacks_issuer_and_audience_unless_a_flag_says_otherwise() {
+        let stack: StackName = "pr-1".parse().unwrap_or_else(|e| panic!("{e}"));
+        let both = deployed(Some("https://t.auth0.com/"), &["https://api"]);
+        let from_stack = grant_target(&verify_args(&[]), Some((&stack, &both)));
+        assert_eq!(
+            from_stack.ok(),
+            Some(GrantTarget {
+                issuer: "https://t.auth0.com/".into(),
+                audience: Some("https://api".into()),
+            })
+        );
+        let flags = verify_args(&[
+            "--client-id",
+            "c",
+            "--client-secret-env",
+            "S",
+            "--issuer",
+            "https://other/",
+            "--audience",
+            "aud",
+        ]);
+        assert_eq!(
+            grant_target(&flags, Some((&stack, &both))).ok(),
+            Some(GrantTarget {
+                issuer: "https://other/".into(),
+                audience: Some("aud".into()),
+            })
+        );
+        // No audience on the authorizer: none asked for.
+        let no_audience = deployed(Some("https://t.auth0.com/"), &[]);
+        assert_eq!(
+            grant_target(&verify_args(&[]), Some((&stack, &no_audience)))
+                .ok()
+                .and_then(|t| t.audience),
+            None
+        );
+    }
+
+    #[test]
+    fn an_authorizer_with_several_audiences_or_no_issuer_asks_for_the_flag() {
+        let stack: StackName = "pr-1".parse().unwrap_or_else(|e| panic!("{e}"));
+        let several = deployed(Some("https://t.auth0.com/"), &["a", "b"]);
+        let err = grant_target(&verify_args(&[]), Some((&stack, &several)))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("(a, b)") && err.contains("--audience"),
+            "{err}"
+        );
+        let no_issuer = deployed(None, &["a"]);
+        let err = grant_target(&verify_args(&[]), Some((&stack, &no_issuer)))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("pr-1") && err.contains("--issuer"), "{err}");
     }
 }

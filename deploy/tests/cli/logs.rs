@@ -1,6 +1,6 @@
 //! `wishctl logs` as a user runs it, against moto's CloudWatch Logs: the lines of a time window,
-//! text and JSON, `--follow` printing new lines once each until `--for` ends, and a stack that
-//! is not deployed.
+//! text and JSON, `--follow` printing new lines once each until `--for` ends, a window of many
+//! pages printed page by page (and where it stops), and a stack that is not deployed.
 
 #![allow(clippy::unwrap_used)]
 
@@ -88,9 +88,18 @@ async fn deployed_with_stream(
 }
 
 async fn put(logs: &aws_sdk_cloudwatchlogs::Client, stack: &str, lines: &[(i64, &str)]) {
+    put_in(logs, stack, STREAM, lines).await;
+}
+
+async fn put_in(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    stack: &str,
+    stream: &str,
+    lines: &[(i64, &str)],
+) {
     logs.put_log_events()
         .log_group_name(format!("/aws/lambda/wishctl-{stack}-api"))
-        .log_stream_name(STREAM)
+        .log_stream_name(stream)
         .set_log_events(Some(
             lines
                 .iter()
@@ -320,4 +329,128 @@ async fn follow_without_a_duration_stops_cleanly_on_ctrl_c() {
     reader.join().unwrap();
     assert!(status.success(), "{status:?}: {stderr}");
     assert!(stderr.trim_end().ends_with("stopped"), "{stderr}");
+}
+
+/// A second Lambda instance's stream beside [`STREAM`].
+const OTHER_STREAM: &str = "2026/11/29/[$LATEST]fedcba9876543210";
+/// What `wishctl logs` reads per `FilterLogEvents` page in these tests (moto's default page is
+/// 10,000 events; a busy log group on AWS makes many small pages).
+const PAGE_SIZE_ENV: &str = "WISHCTL_TEST_LOG_PAGE_SIZE";
+
+/// `count` lines a second apart ending a minute ago, alternating between two streams (as two
+/// Lambda instances write them), each named by its position: `line 0007`.
+async fn many_lines(session: &MotoSession, stack: &str, count: usize) -> Vec<String> {
+    let logs = deployed_with_stream(session, stack).await;
+    logs.create_log_stream()
+        .log_group_name(format!("/aws/lambda/wishctl-{stack}-api"))
+        .log_stream_name(OTHER_STREAM)
+        .send()
+        .await
+        .unwrap();
+    let first = now_ms() - 60_000 - 1_000 * i64::try_from(count).unwrap();
+    let names: Vec<String> = (0..count).map(|i| format!("line {i:04}")).collect();
+    for (stream, parity) in [(STREAM, 0), (OTHER_STREAM, 1)] {
+        let lines: Vec<(i64, &str)> = names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 2 == parity)
+            .map(|(i, name)| (first + 1_000 * i64::try_from(i).unwrap(), name.as_str()))
+            .collect();
+        put_in(&logs, stack, stream, &lines).await;
+    }
+    names
+}
+
+fn messages_of_text(stdout: &[u8]) -> Vec<String> {
+    text(stdout)
+        .lines()
+        .map(|l| l.split_once("  ").unwrap().1.to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_window_of_many_pages_prints_every_line_once_in_time_order() {
+    // GIVEN 150 lines across two streams, read 7 a page (22 pages)
+    let session = moto().await;
+    let names = many_lines(&session, "mp", 150).await;
+    let logs = |args: &[&str]| {
+        let mut all = vec!["logs", "--stack", "mp"];
+        all.extend(args);
+        ok(command(session.endpoint(), &all)
+            .env(PAGE_SIZE_ENV, "7")
+            .output()
+            .unwrap())
+    };
+
+    // WHEN logs runs, as text and as JSON
+    let plain = logs(&[]);
+    let json = logs(&["--output", "json"]);
+
+    // THEN every line shows once, oldest first, the two streams merged by time
+    assert_eq!(messages_of_text(&plain.stdout), names);
+    // AND --output json is still one document with every event in order
+    let value: Value = serde_json::from_slice(&json.stdout)
+        .unwrap_or_else(|e| panic!("not one JSON document ({e}): {}", text(&json.stdout)));
+    assert_eq!(value["stack"], "mp");
+    assert_eq!(value["logGroup"], "/aws/lambda/wishctl-mp-api");
+    assert!(value["since"].as_str().unwrap().ends_with('Z'));
+    assert!(value.get("incomplete").is_none(), "{value:#}");
+    let messages: Vec<&str> = value["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages, names);
+
+    // AND a window without lines is still one document, with no events
+    let empty = logs(&["--since", "10s", "--output", "json"]);
+    let value: Value = serde_json::from_slice(&empty.stdout).unwrap();
+    assert_eq!(value["events"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn a_window_of_more_pages_than_the_bound_prints_the_oldest_lines_and_says_to_narrow_since() {
+    // GIVEN 250 lines read one a page: more pages than logs reads (200)
+    let session = moto().await;
+    let names = many_lines(&session, "bp", 250).await;
+    let logs = |args: &[&str]| {
+        let mut all = vec!["logs", "--stack", "bp", "--since", "1h"];
+        all.extend(args);
+        command(session.endpoint(), &all)
+            .env(PAGE_SIZE_ENV, "1")
+            .output()
+            .unwrap()
+    };
+
+    // WHEN logs runs
+    let output = logs(&[]);
+
+    // THEN the lines of the pages it read were printed as they came (the 200 oldest, in order)
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(messages_of_text(&output.stdout), names[..200]);
+    // AND the error says what the bound means and what to do, without blaming the endpoint
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("/aws/lambda/wishctl-bp-api")
+            && stderr.contains("more than 200 pages")
+            && stderr.contains("200 oldest line(s)")
+            && stderr.contains("Narrow --since"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("endpoint"), "{stderr}");
+
+    // AND with --output json, stdout is one document of those events, marked incomplete
+    let output = logs(&["--output", "json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let value: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("not one JSON document ({e}): {}", text(&output.stdout)));
+    assert_eq!(value["events"].as_array().unwrap().len(), 200);
+    assert_eq!(value["events"][199]["message"], names[199].as_str());
+    assert!(
+        value["incomplete"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("more than 200 pages")),
+        "{value:#}"
+    );
 }

@@ -651,15 +651,20 @@ async fn a_wrong_client_secret_fails_before_any_check_with_the_issuers_error() {
 // check fails there; what is pinned is where the URL came from).
 // ---------------------------------------------------------------------------------------------
 
+/// The environment that points `wishctl` at moto.
+fn moto_env(endpoint: &str) -> Vec<(String, String)> {
+    testkit::moto::aws_env(endpoint)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn with_stack_the_url_is_read_from_the_stacks_outputs() {
     let session = testkit::moto::MotoServer::shared().session().await;
     let dir = tempfile::tempdir().unwrap();
     let zip = testkit::lambda_zip::fake_bootstrap_zip(dir.path());
-    let aws: Vec<(String, String)> = testkit::moto::aws_env(session.endpoint())
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+    let aws = moto_env(session.endpoint());
     let up = wishctl(
         [
             "up",
@@ -718,4 +723,135 @@ async fn with_stack_the_url_is_read_from_the_stacks_outputs() {
     assert!(missing.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(stderr.contains("not-there"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_stack_and_client_credentials_the_issuer_and_audience_come_from_the_stacks_authorizer()
+{
+    // GIVEN a stack whose authorizer trusts a local issuer for one audience, and a client of that
+    // issuer allowed only that audience (the issuer refuses a grant for any other)
+    let session = testkit::moto::MotoServer::shared().session().await;
+    let issuer = testkit::issuer::TestIssuer::start().await.unwrap();
+    let audience = "https://wishlist.example.com";
+    issuer.register_client("ci-app", "s3cret", &[audience]);
+    let dir = tempfile::tempdir().unwrap();
+    let zip = testkit::lambda_zip::fake_bootstrap_zip(dir.path());
+    let aws = moto_env(session.endpoint());
+    let env = |extra: Vec<(String, String)>| [aws.clone(), extra].concat();
+    let up = wishctl(
+        [
+            "up",
+            "--stack",
+            "pr-1",
+            "--issuer",
+            issuer.issuer(),
+            "--audience",
+            audience,
+            "--artifact",
+            zip.to_str().unwrap(),
+            "--output",
+            "json",
+        ]
+        .map(String::from)
+        .to_vec(),
+        env(vec![(
+            "WISHCTL_TEST_ALLOW_LOOPBACK_HTTP_ISSUER".into(),
+            "1".into(),
+        )]),
+    )
+    .await;
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let outputs: Value = serde_json::from_slice(&up.stdout).unwrap();
+    let verify = |extra: &[&str]| {
+        let mut args: Vec<String> = [
+            "verify",
+            "--stack",
+            "pr-1",
+            "--client-id",
+            "ci-app",
+            "--client-secret-env",
+            "CI_SECRET",
+            "--output",
+            "json",
+            "--timeout",
+            "2s",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        wishctl(args, env(vec![("CI_SECRET".into(), "s3cret".into())]))
+    };
+
+    // WHEN verify --stack runs with client credentials and neither --issuer nor --audience
+    let output = verify(&[]).await;
+
+    // THEN it asked the stack's issuer for a token for the stack's audience, said so, and ran
+    // the checks against the stack's URL (moto's invoke URL serves nothing: they fail)
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        stderr.contains(&format!(
+            "using the issuer {} and audience {audience} of stack pr-1's authorizer",
+            issuer.issuer()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(issuer.token_requests(), 1, "{stderr}");
+    let report: Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(report["url"], outputs["url"]);
+    assert_eq!(report["stack"], "pr-1");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+
+    // AND --audience wins over the stack's: the issuer is asked for that one, and refuses it
+    let output = verify(&["--audience", "https://other.example.com"]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains("no token for verify")
+            && stderr.contains("Service not found: https://other.example.com"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("and audience"), "{stderr}");
+    assert_eq!(issuer.token_requests(), 2);
+
+    // AND --issuer wins over the stack's: nothing listens there, and the stack's issuer is not asked
+    let output = verify(&["--issuer", "http://127.0.0.1:9/"]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains("no token for verify") && stderr.contains("127.0.0.1:9"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("using the audience {audience} of stack pr-1's")),
+        "{stderr}"
+    );
+    assert_eq!(issuer.token_requests(), 2);
+
+    // AND with --url there is no stack to read: --issuer is required, named, nothing is sent
+    let output = wishctl(
+        [
+            "verify",
+            "--url",
+            "http://127.0.0.1:9/",
+            "--client-id",
+            "ci-app",
+            "--client-secret-env",
+            "CI_SECRET",
+        ]
+        .map(String::from)
+        .to_vec(),
+        env(vec![("CI_SECRET".into(), "s3cret".into())]),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_ne!(output.status.code(), Some(0));
+    assert!(stderr.contains("--issuer"), "{stderr}");
+    assert!(output.stdout.is_empty());
+    assert_eq!(issuer.token_requests(), 2);
 }

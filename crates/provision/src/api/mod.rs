@@ -202,12 +202,17 @@ pub(crate) async fn observe(
             match retried {
                 Ok(listed) => Some(listed),
                 Err(err) => {
-                    warnings.once("authorizer listing", || {
-                        format!(
-                            "{err:#}; authorizers that no route references (left by an \
-                             interrupted `up`, or added by hand) cannot be seen: `plan` does not \
-                             report them and `up` neither adopts nor removes them"
-                        )
+                    // One line: what failed, what was used instead, what goes unseen. Moto never
+                    // answers the listing; on AWS a failure here is real (a permission, an outage).
+                    warnings.once("authorizer listing", || match &referenced {
+                        Some(_) => format!(
+                            "{err:#}; used the authorizer the routes reference instead (one no \
+                             route references would go unseen)"
+                        ),
+                        None => format!(
+                            "{err:#}; no route references an authorizer either, so one left \
+                             unattached goes unseen (and `up` creates a new one)"
+                        ),
                     });
                     None
                 }
