@@ -47,7 +47,35 @@ enum Command {
     Verify(cmd::verify::VerifyArgs),
 }
 
+/// The exit code of a process that stopped because the reader of its output went away: what a
+/// shell reports for a process ended by SIGPIPE (128 + 13).
+const OUTPUT_CLOSED: i32 = 141;
+
+/// `wishctl list | head -1`: once `head` has its line and exits, the next write to stdout fails
+/// with a broken pipe, and `println!` panics on that (Rust ignores SIGPIPE, and forbidding
+/// unsafe code rules out restoring it). The reader chose to stop reading: end quietly with
+/// [`OUTPUT_CLOSED`], as a Unix tool ended by SIGPIPE would, instead of a panic and a backtrace.
+/// Every other panic goes to the default hook.
+fn end_quietly_when_the_output_is_closed() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        let printing = message.starts_with("failed printing to stdout")
+            || message.starts_with("failed printing to stderr");
+        if printing && message.contains("Broken pipe") {
+            std::process::exit(OUTPUT_CLOSED);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    end_quietly_when_the_output_is_closed();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

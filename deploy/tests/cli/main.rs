@@ -19,6 +19,7 @@ mod dev;
 mod drift;
 mod lifetimes;
 mod logs;
+mod output_closed;
 mod policy;
 mod race;
 mod token;
