@@ -143,6 +143,16 @@ fi
 grep -qF "verifying $url" "$work/verify-stack.err" \
   || fail "verify.sh with STACK=pr-42 did not verify pr-42's URL ($url): $(cat "$work/verify-stack.err")"
 
+step "verify.sh with STACK and no ISSUER / AUDIENCE: both come from the stack's authorizer"
+# pr-42 trusts $ISSUER, which is not reachable here: the grant fails, after verify said whose
+# issuer and audience it used.
+if (unset ISSUER AUDIENCE; STACK=pr-42 CLIENT_ID=$client_id CLIENT_SECRET_ENV=DEV_SECRET \
+  DEV_SECRET=$secret bash examples/ci/verify.sh >"$work/verify-own.txt" 2>"$work/verify-own.err"); then
+  fail "verify.sh passed with pr-42's unreachable issuer"
+fi
+grep -qF "using the issuer $ISSUER and audience $AUDIENCE of stack pr-42" "$work/verify-own.err" \
+  || fail "verify.sh with STACK alone did not take pr-42's issuer and audience: $(cat "$work/verify-own.err")"
+
 step "logs.sh: the function's log lines"
 # A line as the handler writes it, in the function's log group (moto runs no function).
 log_group=$(jq -r .logGroup "$CI_OUT/outputs.json")
