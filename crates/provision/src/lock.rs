@@ -29,9 +29,9 @@
 //! stream's `lastIngestionTime`. A stream whose timestamps do not move for the lease period
 //! (default 30 s, `WISHCTL_LOCK_STALE_SECS` overrides it), measured on the waiter's own clock
 //! (no clock skew between machines matters), is stale: its holder crashed or was killed. A holder
-//! on the same machine whose process is gone is stale at once (the stream name carries host and
-//! pid), so a killed local run delays the next one by nothing. Waiting is bounded
-//! ([`LockSettings::max_wait`]); the error then says who holds the lock and since when.
+//! on the same machine whose process is gone is stale at once (the stream name carries host, boot
+//! id, PID namespace and pid), so a killed local run delays the next one by nothing. Waiting is
+//! bounded ([`LockSettings::max_wait`]); the error then says who holds the lock and since when.
 //!
 //! `up` takes the lock only when its plan creates something (updates of named resources cannot
 //! duplicate anything, and a code-only update stays as short as it is), so a no-op `up` stays
@@ -160,7 +160,7 @@ type Marker = (Option<i64>, Option<i64>);
 struct LockStream {
     name: String,
     generation: u64,
-    /// `host.pid` of the run that created it.
+    /// `place.pid` of the run that created it (see [`this_place`]).
     holder: String,
     marker: Marker,
 }
@@ -176,10 +176,37 @@ fn parse_stream(name: &str, creation: Option<i64>, ingestion: Option<i64>) -> Op
     })
 }
 
-/// `host.pid` of this process: a lock stream names its holder, so that a waiter on the same
-/// machine sees at once that a killed holder is gone.
+/// `place.pid` of this process ([`this_place`]): a lock stream names its holder, so that a
+/// waiter in the same place sees at once that a killed holder is gone.
 fn this_holder() -> String {
-    format!("{}.{}", host_name(), std::process::id())
+    format!("{}.{}", this_place(), std::process::id())
+}
+
+/// Where a pid means one process: the host name, the kernel's boot id (two machines with the
+/// same host name differ in it) and the PID namespace (two containers of one machine that share
+/// a host name, each with a pid 1 of its own, differ in it), as `host.boot.ns`. A holder whose
+/// place is not this one is never judged by this machine's `/proc`: it counts as alive until
+/// its heartbeat stops. Without `/proc` (not Linux) the place is the host name alone, and no
+/// holder is ever judged dead by its pid.
+fn this_place() -> String {
+    let boot: String = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(12)
+        .collect();
+    // `pid:[4026531836]`: the namespace's inode number.
+    let namespace: String = std::fs::read_link("/proc/self/ns/pid")
+        .map(|link| link.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(20)
+        .collect();
+    if boot.is_empty() || namespace.is_empty() {
+        return host_name();
+    }
+    format!("{}.{boot}.{namespace}", host_name())
 }
 
 fn host_name() -> String {
@@ -208,12 +235,15 @@ fn abandoned(stream: &LockStream) -> bool {
     holder_is_dead_here(&stream.holder)
 }
 
-/// Whether `holder` names a process of this machine that no longer runs.
+/// Whether `holder` names a process of this place ([`this_place`]) that no longer runs. A
+/// holder written by an older wishctl (`host.pid`, no boot id or namespace) is never judged
+/// here: it may be another container's.
 fn holder_is_dead_here(holder: &str) -> bool {
-    let Some((host, pid)) = holder.rsplit_once('.') else {
+    let Some((place, pid)) = holder.rsplit_once('.') else {
         return false;
     };
-    if host != host_name() || !std::path::Path::new("/proc/self").exists() {
+    let here = this_place();
+    if place != here || here == host_name() || !std::path::Path::new("/proc/self").exists() {
         return false;
     }
     match pid.parse::<u32>() {
@@ -520,10 +550,36 @@ mod tests {
         assert!(watch.live(&alive, Duration::from_secs(30)));
         assert!(!watch.live(&alive, Duration::ZERO));
         let dead = LockStream {
-            holder: format!("{}.{}", host_name(), u32::MAX),
+            holder: format!("{}.{}", this_place(), u32::MAX),
             ..alive.clone()
         };
         assert!(!Watch::default().live(&dead, Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn a_holder_of_another_pid_namespace_or_machine_is_never_judged_by_this_proc() {
+        // The same host name and a pid that does not run here, but another place: another
+        // container's pid namespace (or another boot of a machine with this name), or a holder
+        // written before the place carried them. Only its heartbeat can say it is gone.
+        let place = this_place();
+        assert!(
+            place.starts_with(&host_name()) && place.len() > host_name().len(),
+            "{place}: a Linux machine has a boot id and a PID namespace"
+        );
+        for holder in [
+            format!("{}.0.4026531836.{}", host_name(), u32::MAX),
+            format!("{}.{}", host_name(), u32::MAX),
+        ] {
+            assert!(!holder_is_dead_here(&holder), "{holder}");
+            let other = LockStream {
+                name: "b".into(),
+                generation: 1,
+                holder,
+                marker: (Some(1), Some(2)),
+            };
+            assert!(Watch::default().live(&other, Duration::from_secs(30)));
+        }
+        assert!(holder_is_dead_here(&format!("{place}.{}", u32::MAX)));
     }
 
     #[test]

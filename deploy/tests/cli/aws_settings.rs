@@ -125,8 +125,9 @@ async fn a_slow_endpoint_is_answered_at_a_retry_with_a_longer_attempt_timeout() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_read_is_answered_by_its_copy_within_the_same_attempt() {
-    // GIVEN an endpoint that holds the answer to the first call it gets for 20 s, and one
-    // attempt of 1.5 s per call (no retry could make up for the stall)
+    // GIVEN an endpoint that holds the answer to the first call it gets for 60 s, and one
+    // attempt of 9 s per call (no retry could make up for the stall; the copy goes out after
+    // 3 s and has 6 s to be answered, time enough for a moto slowed by a loaded machine)
     let session = moto().await;
     let proxy = AwsProxy::start(
         session.endpoint(),
@@ -135,12 +136,12 @@ async fn a_stalled_read_is_answered_by_its_copy_within_the_same_attempt() {
     .await
     .unwrap();
     proxy.set_gate(Some(Arc::new(|record: &ProxyRecord| {
-        (record.seq == 1).then(|| Box::pin(tokio::time::sleep(Duration::from_secs(20))) as Hold)
+        (record.seq == 1).then(|| Box::pin(tokio::time::sleep(Duration::from_secs(60))) as Hold)
     })));
 
     // WHEN wishctl reads a stack through it
     let output = command(proxy.endpoint(), &["outputs", "--stack", "demo"])
-        .env("WISHCTL_ATTEMPT_TIMEOUT", "1.5")
+        .env("WISHCTL_ATTEMPT_TIMEOUT", "9")
         .env("AWS_MAX_ATTEMPTS", "1")
         .env_remove("WISHCTL_OPERATION_TIMEOUT")
         .output()
