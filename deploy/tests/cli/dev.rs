@@ -837,9 +837,35 @@ fn dev_refuses_an_issuer_with_credentials_without_echoing_them() {
         "{stderr}"
     );
     assert!(
-        !stderr.contains("hunter2") && !stderr.contains("admin"),
+        !stderr.contains("hunter2") && stderr.contains("admin:***@tenant.auth0.com"),
         "{stderr}"
     );
+}
+
+#[test]
+fn dev_refuses_an_issuer_or_endpoint_with_a_password_without_echoing_it() {
+    let dev_dir = tempfile::tempdir().expect("tempdir");
+    let dev_dir_arg = dir_arg(dev_dir.path());
+    for url in crate::support::URLS_WITH_A_PASSWORD {
+        for flags in [
+            ["--issuer", url, "--audience", "a"],
+            ["--dynamodb-endpoint", url, "--dev-dir", &dev_dir_arg],
+        ] {
+            let out = Command::new(WISHCTL)
+                .args(["dev", "--port", "0"])
+                .args(flags)
+                .env("RUST_LOG", "trace")
+                .stdin(Stdio::null())
+                .output()
+                .expect("wishctl runs");
+            assert!(
+                !out.status.success(),
+                "{flags:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            crate::support::assert_no_password(&out, url);
+        }
+    }
 }
 
 /// A request the server cannot parse, on a connection of its own: the status of its answer (0
