@@ -24,8 +24,8 @@ use url::Url;
 
 use crate::discovery::DiscoveryDocument;
 use crate::fetch::{
-    classify, error_chain, get_limited, has_user_info, is_loopback, read_limited, redacted,
-    redirect_policy, MAX_DISCOVERY_BYTES,
+    classify, error_chain, get_limited, is_loopback, read_limited, redirect_policy,
+    MAX_DISCOVERY_BYTES,
 };
 use crate::FetchError;
 
@@ -197,7 +197,7 @@ pub async fn request_token_within(
     )
     .await
     .map_err(|source| ClientCredentialsError::Discovery {
-        issuer: creds.issuer.clone(),
+        issuer: stack::url_for_message(&creds.issuer),
         source,
     })?;
     let no_endpoint = |reason: String| ClientCredentialsError::NoTokenEndpoint {
@@ -292,29 +292,24 @@ fn http_client(
 /// The issuer as a URL that may be used: https, or http on this machine; no user info, query or
 /// fragment.
 fn issuer_url(issuer: &str) -> Result<Url, ClientCredentialsError> {
-    let invalid = |shown: String, reason: &str| ClientCredentialsError::InvalidIssuer {
-        issuer: shown,
+    // Every message shows the issuer with its user info masked, whatever else is wrong with it.
+    let invalid = |reason: &str| ClientCredentialsError::InvalidIssuer {
+        issuer: stack::url_for_message(issuer),
         reason: reason.to_string(),
     };
-    let url =
-        Url::parse(issuer).map_err(|_| invalid(issuer.into(), "it is not an absolute URL"))?;
-    if has_user_info(&url) {
+    if stack::url_has_user_info(issuer) {
         return Err(invalid(
-            redacted(&url),
             "it must not contain a user name or password (remove the `user:password@` part)",
         ));
     }
+    let url = Url::parse(issuer).map_err(|_| invalid("it is not an absolute URL"))?;
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(
-            issuer.into(),
-            "it must not have a query or fragment",
-        ));
+        return Err(invalid("it must not have a query or fragment"));
     }
     match url.scheme() {
         "https" => Ok(url),
         "http" if is_loopback(&url) => Ok(url),
         _ => Err(invalid(
-            issuer.into(),
             "it must be an https URL (or http on localhost / 127.0.0.1)",
         )),
     }

@@ -37,14 +37,9 @@ pub(crate) fn has_user_info(url: &Url) -> bool {
     !url.username().is_empty() || url.password().is_some()
 }
 
-/// `url` with any user name and password removed, for messages.
+/// `url` as messages show it: any user name and password masked ([`stack::url_for_message`]).
 pub(crate) fn redacted(url: &Url) -> String {
-    let mut shown = url.clone();
-    if has_user_info(&shown) {
-        let _ = shown.set_username("");
-        let _ = shown.set_password(None);
-    }
-    shown.to_string()
+    stack::url_for_message(url.as_str())
 }
 
 /// Whether an endpoint an issuer names may be fetched, given where the issuer's document came
@@ -260,10 +255,10 @@ mod tests {
     }
 
     #[test]
-    fn user_info_is_removed_from_messages() {
+    fn user_info_is_masked_in_messages() {
         assert_eq!(
             redacted(&url("https://user:secret@tenant.auth0.com/")),
-            "https://tenant.auth0.com/"
+            "https://user:***@tenant.auth0.com/"
         );
         assert!(!has_user_info(&url("https://tenant.auth0.com/")));
         assert!(has_user_info(&url("https://user@tenant.auth0.com/")));

@@ -129,10 +129,9 @@ impl Authorizer {
         if config.audiences.is_empty() {
             return Err(ConfigError::NoAudience);
         }
-        let url = url::Url::parse(config.issuer.as_str()).ok();
-        if url.as_ref().is_some_and(fetch::has_user_info) {
+        if stack::url_has_user_info(config.issuer.as_str()) {
             return Err(ConfigError::IssuerCredentials {
-                issuer: url.as_ref().map(fetch::redacted).unwrap_or_default(),
+                issuer: stack::url_for_message(config.issuer.as_str()),
             });
         }
         let http = issuer_client(&config.issuer, config.fetch_timeout)?;

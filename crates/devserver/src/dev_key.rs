@@ -4,9 +4,10 @@
 //! the secret of the dev issuer's one client-credentials client ([`DevClient`]).
 //!
 //! Where it lives: by default a per-user folder ([`default_dev_dir`]: `$XDG_STATE_HOME/wishctl/dev`,
-//! else `~/.local/state/wishctl/dev`), never the current directory. A folder given explicitly
-//! that lies inside a git work tree is used only when git ignores the key file there, so a private
-//! key is never left where `git add .` would commit it. A dev folder or key file that someone
+//! else `~/.local/state/wishctl/dev`), never the current directory. A folder inside a git work
+//! tree (given, or the default under a home that is a checkout) is used only when git ignores
+//! every file written there (the key, the client secret and their temporary copies), asked
+//! before anything is written, so no secret is ever left where `git add .` would commit it. A dev folder or key file that someone
 //! else can write (group/world-writable, or owned by another user) is refused: whoever can swap
 //! the key can mint tokens the server accepts.
 
@@ -70,11 +71,20 @@ pub enum DevKeyError {
         problem: String,
         fix: String,
     },
-    #[error("refusing to keep the private key in {dir}: it is inside the git work tree {repo} and git does not ignore it, so `git add` would commit it. Add it to .gitignore, or pass --dev-dir with a folder outside the checkout (the default, {default}, is)")]
+    #[error("refusing to keep the dev key and client secret in {dir}: it is inside the git work tree {repo} and git does not ignore {files}, so `git add` would commit them. Nothing was written. {fix}")]
     InsideCheckout {
         dir: PathBuf,
         repo: PathBuf,
-        default: String,
+        /// The files (as the folder would hold them) git would commit.
+        files: String,
+        /// What to do: the `.gitignore` line, and another folder when one would do.
+        fix: String,
+    },
+    #[error("cannot ask git whether it ignores the dev folder {dir} (inside the git work tree {repo}): {reason}; pass --dev-dir with a folder outside the checkout")]
+    GitCheck {
+        dir: PathBuf,
+        repo: PathBuf,
+        reason: String,
     },
     #[error("signing a token failed")]
     Sign,
@@ -123,11 +133,7 @@ impl DevKey {
             path: path.clone(),
             source,
         };
-        let temp = dir.join(format!(
-            ".{KEY_FILE}.{}.{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        ));
+        let temp = temp_path(dir, KEY_FILE);
         let mut file = private_file_options().open(&temp).map_err(write_err)?;
         let written = file
             .write_all(pkcs8.as_ref())
@@ -312,11 +318,7 @@ impl DevClient {
                 path: path.clone(),
                 source,
             };
-            let temp = dir.join(format!(
-                ".{CLIENT_SECRET_FILE}.{}.{}",
-                std::process::id(),
-                uuid::Uuid::new_v4().simple()
-            ));
+            let temp = temp_path(dir, CLIENT_SECRET_FILE);
             let mut file = private_file_options().open(&temp).map_err(write_err)?;
             let written = file
                 .write_all(secret.as_bytes())
@@ -369,57 +371,170 @@ pub fn default_dev_dir() -> Result<PathBuf, DevKeyError> {
         .ok_or(DevKeyError::NoHome)
 }
 
-/// Refuses a dev folder inside a git work tree unless git ignores the key file there.
-fn refuse_inside_checkout(dir: &Path) -> Result<(), DevKeyError> {
-    let absolute = if dir.is_absolute() {
-        dir.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map(|cwd| cwd.join(dir))
-            .unwrap_or_else(|_| dir.to_path_buf())
-    };
+/// Every file the dev folder holds, as shown in messages and as a path to ask git about: the key,
+/// the client secret, and the temporary copy each is written to before it appears under its name
+/// (left behind only if the process dies in between, and then it holds the secret too).
+fn dev_files(dir: &Path) -> [(String, PathBuf); 4] {
+    [
+        (KEY_FILE.to_string(), dir.join(KEY_FILE)),
+        (CLIENT_SECRET_FILE.to_string(), dir.join(CLIENT_SECRET_FILE)),
+        (format!(".{KEY_FILE}.*"), temp_path(dir, KEY_FILE)),
+        (
+            format!(".{CLIENT_SECRET_FILE}.*"),
+            temp_path(dir, CLIENT_SECRET_FILE),
+        ),
+    ]
+}
+
+/// Where `file` is written first, before it is linked to its name in one step.
+fn temp_path(dir: &Path, file: &str) -> PathBuf {
+    dir.join(format!(
+        ".{file}.{}.{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ))
+}
+
+/// What git thinks of a dev folder.
+enum CheckoutStatus {
+    /// Outside any git work tree, or every file it would hold is ignored.
+    Private,
+    /// Inside `repo`, where git would commit `files` (names as in [`dev_files`]); `relative` is
+    /// the folder's path from the top of the work tree.
+    Committed {
+        repo: PathBuf,
+        relative: PathBuf,
+        files: Vec<String>,
+    },
+}
+
+/// Asks git, without writing anything, whether it would commit any file of the dev folder `dir`.
+fn checkout_status(dir: &Path) -> Result<CheckoutStatus, DevKeyError> {
+    let absolute = absolute(dir);
     // The nearest existing ancestor, resolved, so symlinks cannot hide a checkout.
-    let existing = absolute
-        .ancestors()
-        .find(|p| p.exists())
-        .and_then(|p| p.canonicalize().ok());
-    let Some(existing) = existing else {
-        return Ok(());
+    let Some(existing_ancestor) = absolute.ancestors().find(|p| p.exists()) else {
+        return Ok(CheckoutStatus::Private);
+    };
+    let Ok(existing) = existing_ancestor.canonicalize() else {
+        return Ok(CheckoutStatus::Private);
     };
     let Some(repo) = existing
         .ancestors()
         .find(|p| p.join(".git").exists())
         .map(Path::to_path_buf)
     else {
-        return Ok(());
+        return Ok(CheckoutStatus::Private);
     };
     let rest = absolute
-        .ancestors()
-        .find(|p| p.exists())
-        .and_then(|p| absolute.strip_prefix(p).ok())
+        .strip_prefix(existing_ancestor)
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let key = existing.join(rest).join(KEY_FILE);
-    let ignored = std::process::Command::new("git")
+    let resolved = existing.join(rest);
+    let mut files = Vec::new();
+    for (shown, path) in dev_files(&resolved) {
+        if !git_ignores(&repo, &path).map_err(|reason| DevKeyError::GitCheck {
+            dir: dir.to_path_buf(),
+            repo: repo.clone(),
+            reason,
+        })? {
+            files.push(shown);
+        }
+    }
+    if files.is_empty() {
+        return Ok(CheckoutStatus::Private);
+    }
+    let relative = resolved
+        .strip_prefix(&repo)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    Ok(CheckoutStatus::Committed {
+        repo,
+        relative,
+        files,
+    })
+}
+
+/// `git check-ignore`: whether git ignores `path` (which need not exist) in `repo`. A tracked
+/// file is not ignored.
+fn git_ignores(repo: &Path, path: &Path) -> Result<bool, String> {
+    let output = std::process::Command::new("git")
         .arg("-C")
-        .arg(&repo)
+        .arg(repo)
         .args(["check-ignore", "-q", "--"])
-        .arg(&key)
+        .arg(path)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if ignored {
-        return Ok(());
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .map_err(|err| format!("running git failed ({err})"))?;
+    match output.status.code() {
+        Some(0) => Ok(true),
+        Some(1) => Ok(false),
+        _ => Err(format!(
+            "`git check-ignore` failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )),
     }
+}
+
+fn absolute(dir: &Path) -> PathBuf {
+    if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(dir))
+            .unwrap_or_else(|_| dir.to_path_buf())
+    }
+}
+
+/// Refuses a dev folder inside a git work tree unless git ignores every file wishctl writes
+/// there. Runs before anything is written, so a refused folder is left as it was.
+fn refuse_inside_checkout(dir: &Path) -> Result<(), DevKeyError> {
+    let CheckoutStatus::Committed {
+        repo,
+        relative,
+        files,
+    } = checkout_status(dir)?
+    else {
+        return Ok(());
+    };
+    let ignore_line = format!("/{}/", relative.display());
+    let ignore = format!(
+        "Add the line `{ignore_line}` to {}",
+        repo.join(".gitignore").display()
+    );
+    // Another folder is suggested only when it would be accepted.
+    let default = default_dev_dir().ok();
+    let fix = match default {
+        Some(default) if absolute(dir) == default => format!(
+            "{ignore}, or set XDG_STATE_HOME to a folder outside the checkout (the dev folder is \
+             then $XDG_STATE_HOME/wishctl/dev), or pass --dev-dir with a folder outside it."
+        ),
+        Some(default) if matches!(checkout_status(&default), Ok(CheckoutStatus::Private)) => {
+            format!(
+                "{ignore}, or pass --dev-dir with a folder outside the checkout, or leave \
+                 --dev-dir out to use the default, {}.",
+                default.display()
+            )
+        }
+        _ => format!("{ignore}, or pass --dev-dir with a folder outside the checkout."),
+    };
     Err(DevKeyError::InsideCheckout {
         dir: dir.to_path_buf(),
         repo,
-        default: default_dev_dir()
-            .map(|d| d.display().to_string())
-            .unwrap_or_else(|_| "~/.local/state/wishctl/dev".into()),
+        files: join_names(&files),
+        fix,
     })
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn join_names(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 /// Refuses a folder or file that others can write or that another user owns.

@@ -25,10 +25,10 @@ impl Issuer {
     pub fn parse(issuer: &str) -> Result<Self, SpecError> {
         let url = Self::parse_url(issuer)?;
         if url.scheme() != "https" {
-            return Err(SpecError::Issuer {
-                issuer: issuer.to_string(),
-                rule: "must be an https URL (API Gateway fetches its keys over TLS)",
-            });
+            return Err(invalid(
+                issuer,
+                "must be an https URL (API Gateway fetches its keys over TLS)",
+            ));
         }
         Ok(Issuer(issuer.to_string()))
     }
@@ -46,18 +46,15 @@ impl Issuer {
         match url.scheme() {
             "https" => Ok(Issuer(issuer.to_string())),
             "http" if loopback => Ok(Issuer(issuer.to_string())),
-            _ => Err(SpecError::Issuer {
-                issuer: issuer.to_string(),
-                rule: "must be an https URL, or http on localhost / 127.0.0.1",
-            }),
+            _ => Err(invalid(
+                issuer,
+                "must be an https URL, or http on localhost / 127.0.0.1",
+            )),
         }
     }
 
     fn parse_url(issuer: &str) -> Result<url::Url, SpecError> {
-        let err = |rule| SpecError::Issuer {
-            issuer: issuer.to_string(),
-            rule,
-        };
+        let err = |rule| invalid(issuer, rule);
         // The URL parser silently drops tabs and newlines; the issuer is compared byte for byte
         // with `iss`, so they are refused rather than kept or removed.
         if issuer.chars().any(char::is_control) {
@@ -68,14 +65,9 @@ impl Issuer {
         }
         let url = url::Url::parse(issuer).map_err(|_| err("must be an absolute URL"))?;
         if !url.username().is_empty() || url.password().is_some() {
-            // Echo the URL without the credentials: the error goes to logs.
-            let mut redacted = url.clone();
-            let _ = redacted.set_username("");
-            let _ = redacted.set_password(None);
-            return Err(SpecError::Issuer {
-                issuer: redacted.as_str().replacen("://", "://***@", 1),
-                rule: "must not hold user info (user:password@): credentials do not belong in an issuer URL",
-            });
+            return Err(err(
+                "must not hold user info (user:password@): credentials do not belong in an issuer URL",
+            ));
         }
         if url.host().is_none() {
             return Err(err("must have a host"));
@@ -103,6 +95,15 @@ impl Issuer {
 impl fmt::Display for Issuer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// The error for `issuer`, which is shown with its user info masked: the message goes to
+/// terminals and CI logs.
+fn invalid(issuer: &str, rule: &'static str) -> SpecError {
+    SpecError::Issuer {
+        issuer: crate::url_for_message(issuer),
+        rule,
     }
 }
 

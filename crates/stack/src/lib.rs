@@ -14,6 +14,7 @@ mod lifetime;
 mod names;
 mod outputs;
 mod policy;
+mod redact;
 mod routes;
 mod spec;
 mod table;
@@ -32,6 +33,7 @@ pub use policy::{
     all_grants, check_stack_prefix, deploy_policy, grants_for, matches_name_pattern, name_patterns,
     Grant, OperationGrants, PolicyError, PolicyScope, Target, API_GATEWAY_NOTE, OPERATIONS,
 };
+pub use redact::{url_for_message, url_has_user_info};
 pub use routes::{Route, RouteAuth, ROUTES, SERVICE_PATH};
 pub use spec::{CorsSettings, FunctionSettings, StackSpec, DEFAULT_LOG_RETENTION_DAYS};
 pub use table::{TableKey, TABLE_KEY};

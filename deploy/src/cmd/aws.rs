@@ -51,11 +51,17 @@ impl AwsArgs {
             loader = loader.region(Region::new(region.clone()));
         }
         if let Some(endpoint) = &self.endpoint_url {
+            let shown = stack::url_for_message(endpoint);
+            if stack::url_has_user_info(endpoint) {
+                anyhow::bail!(
+                    "--endpoint-url {shown:?} must not contain a user name or password: AWS requests are signed with the credentials of the environment or profile; remove them from the URL"
+                );
+            }
             let url = url::Url::parse(endpoint).with_context(|| {
-                format!("invalid --endpoint-url {endpoint:?}: expected an absolute http(s) URL")
+                format!("invalid --endpoint-url {shown:?}: expected an absolute http(s) URL")
             })?;
             if !matches!(url.scheme(), "http" | "https") {
-                anyhow::bail!("invalid --endpoint-url {endpoint:?}: expected an http or https URL");
+                anyhow::bail!("invalid --endpoint-url {shown:?}: expected an http or https URL");
             }
             loader = loader.endpoint_url(endpoint);
         }

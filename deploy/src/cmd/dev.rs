@@ -38,7 +38,7 @@ pub struct DevArgs {
 
     /// Keep items in a DynamoDB-compatible server (DynamoDB Local, moto) instead of in memory.
     #[arg(long, value_name = "URL")]
-    pub dynamodb_endpoint: Option<url::Url>,
+    pub dynamodb_endpoint: Option<String>,
 
     /// Table to use on --dynamodb-endpoint; created if missing.
     #[arg(
@@ -102,6 +102,8 @@ pub async fn run(args: DevArgs, diagnostics: super::Diagnostics) -> anyhow::Resu
     if args.header_read_timeout.is_zero() || args.body_read_timeout.is_zero() {
         anyhow::bail!("--header-read-timeout and --body-read-timeout must be longer than 0s");
     }
+    // Checked before the dev folder or anything else is touched.
+    let dynamodb_endpoint = dynamodb_endpoint(args.dynamodb_endpoint.as_deref())?;
     // The dev folder matters only when this server is its own issuer.
     let dev_dir = match &args.issuer {
         Some(_) => PathBuf::new(),
@@ -133,7 +135,7 @@ pub async fn run(args: DevArgs, diagnostics: super::Diagnostics) -> anyhow::Resu
         (TokenIssuer::SelfIssued(_), true) => vec![devserver::DEFAULT_AUDIENCE.to_string()],
         (_, false) => args.audiences.clone(),
     };
-    let (store, store_label) = open_store(&args).await?;
+    let (store, store_label) = open_store(dynamodb_endpoint, &args.table).await?;
 
     let mut options = DevServerOptions::new(issuer, store);
     options.listen = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
@@ -165,19 +167,41 @@ pub async fn run(args: DevArgs, diagnostics: super::Diagnostics) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
-async fn open_store(args: &DevArgs) -> anyhow::Result<(Arc<dyn Store>, String)> {
-    let Some(endpoint) = &args.dynamodb_endpoint else {
+/// `--dynamodb-endpoint`, parsed here rather than by clap, whose error would echo a password in
+/// the URL; one with user info is refused (the AWS credential chain signs the requests).
+fn dynamodb_endpoint(given: Option<&str>) -> anyhow::Result<Option<url::Url>> {
+    let Some(given) = given else {
+        return Ok(None);
+    };
+    let shown = stack::url_for_message(given);
+    if stack::url_has_user_info(given) {
+        anyhow::bail!(
+            "--dynamodb-endpoint {shown:?} must not contain a user name or password: requests are signed with the AWS credentials of the environment or profile; remove the credentials"
+        );
+    }
+    let endpoint = url::Url::parse(given).map_err(|e| {
+        anyhow::anyhow!(
+            "invalid --dynamodb-endpoint {shown:?}: {e}; expected a URL such as http://127.0.0.1:8000"
+        )
+    })?;
+    Ok(Some(endpoint))
+}
+
+async fn open_store(
+    endpoint: Option<url::Url>,
+    table: &str,
+) -> anyhow::Result<(Arc<dyn Store>, String)> {
+    let Some(endpoint) = endpoint else {
         return Ok((
             Arc::new(wishlist::MemoryStore::new()),
             "in memory (items are lost when wishctl dev stops)".into(),
         ));
     };
-    let (store, created) = wishlist::DynamoStore::open_local(endpoint.as_str(), &args.table)
+    let (store, created) = wishlist::DynamoStore::open_local(endpoint.as_str(), table)
         .await
-        .with_context(|| format!("preparing table {} on {endpoint}", args.table))?;
+        .with_context(|| format!("preparing table {table} on {endpoint}"))?;
     let label = format!(
-        "DynamoDB table {} on {endpoint}{}",
-        args.table,
+        "DynamoDB table {table} on {endpoint}{}",
         if created { " (created)" } else { "" }
     );
     Ok((Arc::new(store), label))
@@ -209,17 +233,14 @@ pub(crate) fn resolve_dev_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
     }
 }
 
-/// An issuer URL with `user:password@` is refused before it is used or printed anywhere; the
-/// message shows it without the credentials.
+/// An issuer URL with `user:password@` is refused before it is used or printed anywhere (valid
+/// URL or not); the message shows it with the credentials masked.
 pub(crate) fn refuse_issuer_credentials(issuer: &str) -> anyhow::Result<()> {
-    if let Ok(mut url) = url::Url::parse(issuer) {
-        if !url.username().is_empty() || url.password().is_some() {
-            let _ = url.set_username("");
-            let _ = url.set_password(None);
-            anyhow::bail!(
-                "--issuer must not contain a user name or password (got {url} with `user:password@` removed): an issuer URL is public and is sent in every token's iss; remove the credentials"
-            );
-        }
+    if stack::url_has_user_info(issuer) {
+        anyhow::bail!(
+            "--issuer must not contain a user name or password (got {:?}, credentials masked): an issuer URL is public and is sent in every token's iss; remove the credentials",
+            stack::url_for_message(issuer)
+        );
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ use authorizer::{
     fetch_document, issuer_client, DiscoveryDocument, FetchError, JwkSet, MAX_DISCOVERY_BYTES,
     MAX_JWKS_BYTES,
 };
-use stack::Issuer;
+use stack::{url_for_message as shown, Issuer};
 
 /// How long each fetch may take. API Gateway gives the issuer 1500 ms; a runner's first TLS
 /// handshake may be slower, and this is a pre-check, not the authorizer.
@@ -53,13 +53,14 @@ pub enum IssuerCheck {
 /// a local http issuer on 127.0.0.1 / localhost.
 pub fn check_scheme(issuer: &str, allow_loopback_http: bool) -> anyhow::Result<()> {
     let url = url::Url::parse(issuer)
-        .map_err(|e| anyhow::anyhow!("--issuer {issuer:?} is not an absolute URL: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("--issuer {:?} is not an absolute URL: {e}", shown(issuer)))?;
     match url.scheme() {
         "https" => Ok(()),
         "http" if allow_loopback_http && is_loopback(&url) => Ok(()),
         other => anyhow::bail!(
-            "--issuer {issuer} uses {other}: API Gateway only accepts https issuers (its JWT \
-             authorizer fetches the keys over TLS); use the issuer's https URL"
+            "--issuer {} uses {other}: API Gateway only accepts https issuers (its JWT \
+             authorizer fetches the keys over TLS); use the issuer's https URL",
+            shown(issuer)
         ),
     }
 }
@@ -67,26 +68,6 @@ pub fn check_scheme(issuer: &str, allow_loopback_http: bool) -> anyhow::Result<(
 /// Whether `url` carries user info (`user:password@`).
 fn has_user_info(url: &url::Url) -> bool {
     !url.username().is_empty() || url.password().is_some()
-}
-
-/// `url` as it may be printed: without its user info (a password in a URL must never reach a
-/// terminal or a CI log). Text that is not a URL is shown only when it cannot hold any.
-fn shown(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if has_user_info(&parsed) => {
-            // Both fail only for URLs that cannot have user info at all.
-            let _ = parsed.set_username("");
-            let _ = parsed.set_password(None);
-            format!("{parsed} (user info removed)")
-        }
-        // `user:password@host` without a scheme parses as scheme `user` and no host.
-        Ok(parsed) if parsed.host().is_none() && url.contains('@') => {
-            "(a string that is not a URL)".to_string()
-        }
-        Ok(_) => url.to_string(),
-        Err(_) if url.contains('@') => "(a string that is not a URL)".to_string(),
-        Err(_) => url.to_string(),
-    }
 }
 
 fn is_loopback(url: &url::Url) -> bool {
@@ -266,10 +247,7 @@ mod tests {
     fn user_info_is_never_shown() {
         let with = "https://alice:s3cret@keys.example.com/jwks.json";
         let text = shown(with);
-        assert_eq!(
-            text,
-            "https://keys.example.com/jwks.json (user info removed)"
-        );
+        assert_eq!(text, "https://alice:***@keys.example.com/jwks.json");
         assert!(!shown("https://alice@keys.example.com/").contains("alice"));
         assert!(!shown("alice:s3cret@not a url").contains("s3cret"));
         assert!(!shown("alice:s3cret@keys.example.com/jwks").contains("s3cret"));

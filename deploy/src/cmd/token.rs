@@ -126,11 +126,12 @@ async fn client_credentials(args: &TokenArgs, client_id: &str) -> anyhow::Result
         audience: args.audience.clone(),
         scope: (!args.scopes.is_empty()).then(|| args.scopes.join(" ")),
     };
+    let shown = stack::url_for_message(&issuer);
     let issued = match authorizer::request_token(&creds).await {
         Ok(issued) => issued,
         Err(err) => match err.hint() {
-            Some(hint) => anyhow::bail!("getting a token from {issuer}: {err}\n  {hint}"),
-            None => anyhow::bail!("getting a token from {issuer}: {err}"),
+            Some(hint) => anyhow::bail!("getting a token from {shown}: {err}\n  {hint}"),
+            None => anyhow::bail!("getting a token from {shown}: {err}"),
         },
     };
     let token = issued.access_token.expose();

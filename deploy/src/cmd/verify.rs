@@ -216,7 +216,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let stack = stack.map(|s| s.to_string());
-    eprintln!("verifying {url}");
+    eprintln!("verifying {}", stack::url_for_message(&url));
     let client = reqwest::Client::builder()
         .timeout(args.timeout)
         .connect_timeout(args.timeout)
@@ -232,7 +232,8 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         .map(|c| c.name)
         .collect();
     let report = VerifyReport {
-        url,
+        // The report is printed: a password in --url stays masked in it.
+        url: stack::url_for_message(&url),
         stack,
         passed: failed.is_empty(),
         failed,
@@ -350,7 +351,7 @@ fn grant_target(
     let issuer = match (&args.issuer, &deployed.issuer) {
         (Some(issuer), _) => issuer.clone(),
         (None, Some(issuer)) => {
-            taken.push(format!("issuer {issuer}"));
+            taken.push(format!("issuer {}", stack::url_for_message(issuer)));
             issuer.clone()
         }
         (None, None) => anyhow::bail!(
@@ -388,7 +389,10 @@ async fn request_token(grant: ClientGrant, target: GrantTarget) -> anyhow::Resul
         scope,
     } = grant;
     let GrantTarget { issuer, audience } = target;
-    eprintln!("requesting a token from {issuer} for client {client_id} (client credentials)");
+    eprintln!(
+        "requesting a token from {} for client {client_id} (client credentials)",
+        stack::url_for_message(&issuer)
+    );
     let credentials = authorizer::client_credentials::ClientCredentials {
         issuer,
         client_id,
@@ -407,14 +411,15 @@ async fn request_token(grant: ClientGrant, target: GrantTarget) -> anyhow::Resul
 
 /// `--url` as the route's URL: http(s) only; a bare origin gets `/wish-list-service`.
 fn service_url(raw: &str) -> anyhow::Result<String> {
+    let shown = stack::url_for_message(raw);
     let mut url = url::Url::parse(raw).with_context(|| {
-        format!("invalid --url {raw:?}: expected an absolute http(s) URL such as http://127.0.0.1:3000{SERVICE_PATH}")
+        format!("invalid --url {shown:?}: expected an absolute http(s) URL such as http://127.0.0.1:3000{SERVICE_PATH}")
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        anyhow::bail!("invalid --url {raw:?}: expected an http or https URL with a host");
+        anyhow::bail!("invalid --url {shown:?}: expected an http or https URL with a host");
     }
     if url.query().is_some() || url.fragment().is_some() {
-        anyhow::bail!("invalid --url {raw:?}: give the route's URL without a query or fragment");
+        anyhow::bail!("invalid --url {shown:?}: give the route's URL without a query or fragment");
     }
     if url.path() == "/" || url.path().is_empty() {
         url.set_path(SERVICE_PATH);
@@ -539,8 +544,8 @@ async fn get_page(
     let request = match cursor {
         None => client.get(url),
         Some(cursor) => {
-            let mut with_cursor =
-                url::Url::parse(url).map_err(|e| format!("error: the URL {url}: {e}"))?;
+            let mut with_cursor = url::Url::parse(url)
+                .map_err(|e| format!("error: the URL {}: {e}", stack::url_for_message(url)))?;
             with_cursor.query_pairs_mut().append_pair("cursor", cursor);
             client.get(with_cursor)
         }

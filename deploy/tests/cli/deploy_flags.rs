@@ -10,17 +10,22 @@ use crate::support::{stderr, stdout};
 
 const ISSUER: &str = "https://tenant.eu.auth0.com/";
 
-fn wishctl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wishctl"))
+/// `wishctl ARGS` with an AWS that is nowhere (port 9), not yet run.
+fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wishctl"));
+    command
         .args(args)
         // Nowhere to go: a flag error must be reported before any AWS call.
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap()
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
+
+fn wishctl(args: &[&str]) -> Output {
+    command(args).output().unwrap()
 }
 
 /// A zip whose entry `entry` starts with an ELF header for `machine` (183 arm64, 62 x86_64).
@@ -165,6 +170,36 @@ fn control_characters_and_user_info_are_refused_before_any_aws_call() {
             // The password of a refused issuer URL is never echoed back.
             assert!(!err.contains("secret"), "{args:?}: {err}");
         }
+    }
+}
+
+#[test]
+fn an_issuer_or_endpoint_url_with_a_password_is_refused_without_echoing_it() {
+    for issuer in crate::support::URLS_WITH_A_PASSWORD {
+        for command_name in ["plan", "up"] {
+            let output = command(&[command_name, "--issuer", issuer, "--audience", "a"])
+                .env("RUST_LOG", "trace")
+                .output()
+                .unwrap();
+            let err = stderr(&output);
+            assert_eq!(output.status.code(), Some(1), "{issuer:?}: {err}");
+            assert!(err.contains("invalid issuer"), "{issuer:?}: {err}");
+            crate::support::assert_no_password(&output, issuer);
+        }
+        // The same URL as the AWS endpoint is refused before any call, as masked.
+        let output = wishctl(&["outputs", "--endpoint-url", issuer]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{issuer:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains("--endpoint-url"),
+            "{}",
+            stderr(&output)
+        );
+        crate::support::assert_no_password(&output, issuer);
     }
 }
 

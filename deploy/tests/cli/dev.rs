@@ -837,9 +837,35 @@ fn dev_refuses_an_issuer_with_credentials_without_echoing_them() {
         "{stderr}"
     );
     assert!(
-        !stderr.contains("hunter2") && !stderr.contains("admin"),
+        !stderr.contains("hunter2") && stderr.contains("admin:***@tenant.auth0.com"),
         "{stderr}"
     );
+}
+
+#[test]
+fn dev_refuses_an_issuer_or_endpoint_with_a_password_without_echoing_it() {
+    let dev_dir = tempfile::tempdir().expect("tempdir");
+    let dev_dir_arg = dir_arg(dev_dir.path());
+    for url in crate::support::URLS_WITH_A_PASSWORD {
+        for flags in [
+            ["--issuer", url, "--audience", "a"],
+            ["--dynamodb-endpoint", url, "--dev-dir", &dev_dir_arg],
+        ] {
+            let out = Command::new(WISHCTL)
+                .args(["dev", "--port", "0"])
+                .args(flags)
+                .env("RUST_LOG", "trace")
+                .stdin(Stdio::null())
+                .output()
+                .expect("wishctl runs");
+            assert!(
+                !out.status.success(),
+                "{flags:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            crate::support::assert_no_password(&out, url);
+        }
+    }
 }
 
 /// A request the server cannot parse, on a connection of its own: the status of its answer (0
@@ -1024,9 +1050,8 @@ fn the_dev_key_defaults_to_a_per_user_folder_not_the_current_one() {
     assert!(state.path().join("wishctl/dev/signing-key.pk8").is_file());
 }
 
-#[test]
-fn a_dev_dir_inside_a_git_checkout_is_used_only_when_git_ignores_it() {
-    // GIVEN a git checkout
+/// A fresh git checkout.
+fn git_checkout() -> tempfile::TempDir {
     let repo = tempfile::tempdir().expect("repo");
     let git = Command::new("git")
         .args(["init", "-q"])
@@ -1034,6 +1059,34 @@ fn a_dev_dir_inside_a_git_checkout_is_used_only_when_git_ignores_it() {
         .status()
         .expect("git runs");
     assert!(git.success());
+    repo
+}
+
+/// `git status --porcelain --untracked-files=all` of `repo`: what `git add .` would take.
+fn git_status(repo: &Path) -> String {
+    let out = Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=all"])
+        .current_dir(repo)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// `wishctl ARGS` run from `cwd`.
+fn wishctl_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(WISHCTL)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .output()
+        .expect("wishctl runs")
+}
+
+#[test]
+fn a_dev_dir_inside_a_git_checkout_is_used_only_when_git_ignores_it() {
+    // GIVEN a git checkout
+    let repo = git_checkout();
     let keys = repo.path().join("sub/keys");
     let keys_arg = dir_arg(&keys);
     // WHEN the key would go into a folder git does not ignore
@@ -1042,8 +1095,12 @@ fn a_dev_dir_inside_a_git_checkout_is_used_only_when_git_ignores_it() {
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
-        stderr.contains("refusing to keep the private key in")
-            && stderr.contains("git does not ignore it"),
+        stderr.contains("refusing to keep the dev key and client secret in")
+            && stderr.contains(
+                "git does not ignore signing-key.pk8, client-secret, .signing-key.pk8.* and \
+                 .client-secret.*"
+            )
+            && stderr.contains("Add the line `/sub/keys/` to"),
         "{stderr}"
     );
     assert!(!keys.exists());
@@ -1056,6 +1113,72 @@ fn a_dev_dir_inside_a_git_checkout_is_used_only_when_git_ignores_it() {
         String::from_utf8_lossy(&accepted.stderr)
     );
     assert!(keys.join("signing-key.pk8").is_file());
+    assert_eq!(git_status(repo.path()), "?? .gitignore\n");
+}
+
+#[test]
+fn a_dev_dir_where_git_ignores_only_the_key_is_refused_before_the_client_secret_is_written() {
+    // GIVEN a checkout whose .gitignore covers the key file of sub/k, and not the client secret
+    let repo = git_checkout();
+    std::fs::write(repo.path().join(".gitignore"), "sub/k/signing-key.pk8\n").expect("gitignore");
+    let sub = repo.path().join("sub");
+    std::fs::create_dir(&sub).expect("sub");
+    // WHEN `wishctl token --dev-dir ./k` runs in sub/
+    let refused = wishctl_in(&sub, &["token", "--dev-dir", "./k"]);
+    // THEN it is refused, naming the files git would commit and the line that ignores them all
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr
+            .contains("git does not ignore client-secret, .signing-key.pk8.* and .client-secret.*")
+            && stderr.contains("Add the line `/sub/k/` to"),
+        "{stderr}"
+    );
+    // AND nothing was written: git sees only the .gitignore
+    assert!(!sub.join("k").exists());
+    assert_eq!(git_status(repo.path()), "?? .gitignore\n");
+
+    // WHEN every file it writes is ignored (each named, temporary copies included)
+    std::fs::write(
+        repo.path().join(".gitignore"),
+        "sub/k/signing-key.pk8\nsub/k/client-secret\nsub/k/.*.*\n",
+    )
+    .expect("gitignore");
+    let accepted = wishctl_in(&sub, &["token", "--dev-dir", "./k"]);
+    // THEN the folder is used, and git still sees nothing to commit in it
+    assert!(
+        accepted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    assert!(sub.join("k/signing-key.pk8").is_file() && sub.join("k/client-secret").is_file());
+    assert_eq!(git_status(repo.path()), "?? .gitignore\n");
+}
+
+#[test]
+fn a_default_dev_folder_inside_a_checkout_is_refused_without_suggesting_itself() {
+    // GIVEN a home folder that is a git checkout (dotfiles), with no ignore rule for the state
+    let home = git_checkout();
+    let cwd = tempfile::tempdir().expect("cwd");
+    // WHEN `wishctl token` uses the default folder
+    let out = Command::new(WISHCTL)
+        .arg("token")
+        .current_dir(cwd.path())
+        .env("HOME", home.path())
+        .env_remove("XDG_STATE_HOME")
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs");
+    // THEN it is refused; the advice is to ignore the folder or move it, not to use the default
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Add the line `/.local/state/wishctl/dev/` to")
+            && stderr.contains("set XDG_STATE_HOME to a folder outside the checkout")
+            && !stderr.contains("the default"),
+        "{stderr}"
+    );
+    assert!(!home.path().join(".local").exists());
 }
 
 #[cfg(unix)]

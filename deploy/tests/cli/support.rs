@@ -12,6 +12,34 @@ use testkit::moto::{MotoServer, MotoSession};
 
 pub const ISSUER: &str = "https://tenant.eu.auth0.com/";
 
+/// The password every URL of [`URLS_WITH_A_PASSWORD`] holds: no output may contain it.
+pub const PASSWORD: &str = "hunter2";
+
+/// Issuer (or endpoint) URLs a user might paste with credentials in them, each refused for a
+/// different reason: control characters, spaces, not parsing at all, no scheme, or only the
+/// credentials themselves.
+pub const URLS_WITH_A_PASSWORD: [&str; 10] = [
+    "https://user:hunter2@x.example.com/",
+    "https://user:hunter2@x.example.com/\t",
+    "https://user:hunter2@x.example.com/\n",
+    "https://user:hunter2@x.example.com/ ",
+    "https://user:hunter2@x.exa mple.com/",
+    "https://user:hunter2@x.example.com:99999/",
+    "https://user:hunter2/x@x.example.com/",
+    "https://hunter2@x.example.com/",
+    "user:hunter2@x.example.com",
+    "//user:hunter2@x.example.com/",
+];
+
+/// Fails unless neither stdout nor stderr of `output` holds [`PASSWORD`].
+pub fn assert_no_password(output: &Output, input: &str) {
+    let (out, err) = (stdout(output), stderr(output));
+    assert!(
+        !out.contains(PASSWORD) && !err.contains(PASSWORD),
+        "{input:?} echoed its password:\nstdout: {out}\nstderr: {err}"
+    );
+}
+
 pub async fn moto() -> MotoSession {
     MotoServer::shared().session().await
 }

@@ -239,9 +239,30 @@ fn an_issuer_url_with_credentials_is_refused_without_echoing_them() {
         "{text}"
     );
     assert!(
-        !text.contains("hunter2") && !text.contains("admin"),
+        !text.contains("hunter2") && text.contains("admin:***@tenant.auth0.com"),
         "{text}"
     );
+}
+
+#[test]
+fn an_issuer_with_a_password_is_refused_without_echoing_it_whatever_else_is_wrong() {
+    for issuer in crate::support::URLS_WITH_A_PASSWORD {
+        let out = wishctl(
+            &[
+                "token",
+                "--issuer",
+                issuer,
+                "--client-id",
+                "ci-app",
+                "--client-secret-env",
+                "CI_SECRET",
+            ],
+            &[("CI_SECRET", SECRET), ("RUST_LOG", "trace")],
+            None,
+        );
+        assert!(!out.status.success(), "{issuer:?}: {}", stderr(&out));
+        crate::support::assert_no_password(&out, issuer);
+    }
 }
 
 #[tokio::test]
