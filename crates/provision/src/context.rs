@@ -67,7 +67,7 @@ impl Clients {
                 )
             };
         }
-        Clients {
+        let clients = Clients {
             dynamodb: client!(aws_sdk_dynamodb),
             iam: client!(aws_sdk_iam),
             lambda: client!(aws_sdk_lambda),
@@ -83,7 +83,39 @@ impl Clients {
                     .build(),
             ),
             sts: client!(aws_sdk_sts),
-        }
+        };
+        tracing::debug!("AWS retry settings: {}", clients.retry_settings());
+        clients
+    }
+
+    /// The retry settings each client holds, for the debug log: `dynamodb: standard mode, 6
+    /// attempts, backoff 200ms to 3s; iam: ...` (what `AWS_RETRY_MODE`, `AWS_MAX_ATTEMPTS` and
+    /// the profile's `retry_mode` / `max_attempts` ended up as).
+    fn retry_settings(&self) -> String {
+        use aws_smithy_types::retry::{RetryConfig, RetryMode};
+        let describe = |service: &str, retry: Option<&RetryConfig>| match retry {
+            Some(retry) => format!(
+                "{service}: {} mode, {} attempts, backoff {:?} to {:?}",
+                match retry.mode() {
+                    RetryMode::Adaptive => "adaptive",
+                    RetryMode::Standard => "standard",
+                    _ => "other",
+                },
+                retry.max_attempts(),
+                retry.initial_backoff(),
+                retry.max_backoff()
+            ),
+            None => format!("{service}: the SDK's defaults"),
+        };
+        [
+            describe("dynamodb", self.dynamodb.config().retry_config()),
+            describe("iam", self.iam.config().retry_config()),
+            describe("lambda", self.lambda.config().retry_config()),
+            describe("logs", self.logs.config().retry_config()),
+            describe("apigateway", self.apigateway.config().retry_config()),
+            describe("sts", self.sts.config().retry_config()),
+        ]
+        .join("; ")
     }
 
     /// The same clients, each also reporting its calls to `counter`. Works on clients built any
