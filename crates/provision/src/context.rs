@@ -67,7 +67,7 @@ impl Clients {
                 )
             };
         }
-        Clients {
+        let clients = Clients {
             dynamodb: client!(aws_sdk_dynamodb),
             iam: client!(aws_sdk_iam),
             lambda: client!(aws_sdk_lambda),
@@ -83,7 +83,39 @@ impl Clients {
                     .build(),
             ),
             sts: client!(aws_sdk_sts),
-        }
+        };
+        tracing::debug!("AWS retry settings: {}", clients.retry_settings());
+        clients
+    }
+
+    /// The retry settings each client holds, for the debug log: `dynamodb: standard mode, 6
+    /// attempts, backoff 200ms to 3s; iam: ...` (what `AWS_RETRY_MODE`, `AWS_MAX_ATTEMPTS` and
+    /// the profile's `retry_mode` / `max_attempts` ended up as).
+    fn retry_settings(&self) -> String {
+        use aws_smithy_types::retry::{RetryConfig, RetryMode};
+        let describe = |service: &str, retry: Option<&RetryConfig>| match retry {
+            Some(retry) => format!(
+                "{service}: {} mode, {} attempts, backoff {:?} to {:?}",
+                match retry.mode() {
+                    RetryMode::Adaptive => "adaptive",
+                    RetryMode::Standard => "standard",
+                    _ => "other",
+                },
+                retry.max_attempts(),
+                retry.initial_backoff(),
+                retry.max_backoff()
+            ),
+            None => format!("{service}: the SDK's defaults"),
+        };
+        [
+            describe("dynamodb", self.dynamodb.config().retry_config()),
+            describe("iam", self.iam.config().retry_config()),
+            describe("lambda", self.lambda.config().retry_config()),
+            describe("logs", self.logs.config().retry_config()),
+            describe("apigateway", self.apigateway.config().retry_config()),
+            describe("sts", self.sts.config().retry_config()),
+        ]
+        .join("; ")
     }
 
     /// The same clients, each also reporting its calls to `counter`. Works on clients built any
@@ -342,7 +374,9 @@ impl Warnings {
 
 /// Turns an SDK error into an `anyhow::Error` whose message holds the service's own error code
 /// and message (the SDK's `Display` alone only says "service error"), plus what to do about it
-/// when the error is one retrying cannot fix.
+/// when the error is one retrying cannot fix. Never the SDK's `Debug` output (the raw HTTP
+/// response, headers and body: over a kilobyte of internals before the part a user can act on);
+/// that goes to the debug log (`RUST_LOG=provision=debug`) instead.
 pub(crate) fn describe_sdk_error<E, R>(err: SdkError<E, R>) -> anyhow::Error
 where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
@@ -353,6 +387,7 @@ where
         // is that there are none, and what to set.
         return anyhow::anyhow!("{NO_CREDENTIALS}");
     }
+    tracing::debug!(error = ?err, "AWS SDK error in full");
     let hint = match &err {
         SdkError::ServiceError(service) => service.err().code().and_then(hint_for_code),
         SdkError::TimeoutError(_) => Some(
@@ -365,7 +400,10 @@ where
         ),
         _ => None,
     };
-    let message = aws_smithy_types::error::display::DisplayErrorContext(&err).to_string();
+    let message = match &err {
+        SdkError::ServiceError(service) => service_error_text(service.err(), &err),
+        _ => error_chain(&err),
+    };
     // A lost answer (`idempotency`) is a dispatch failure that was deliberately not retried: its
     // own text says what happened and what to do; "after every retry" would be wrong.
     let hint = hint.filter(|_| !crate::idempotency::is_lost_answer_text(&message));
@@ -373,6 +411,36 @@ where
         Some(hint) => anyhow::anyhow!("{message} ({hint})"),
         None => anyhow::anyhow!("{message}"),
     }
+}
+
+/// What a service answered, as `CODE: message` from the error's metadata (every AWS protocol
+/// carries both); the error chain when the answer had neither (a body that was not an AWS error).
+fn service_error_text(
+    service: &(impl ProvideErrorMetadata + ?Sized),
+    whole: &(dyn std::error::Error + 'static),
+) -> String {
+    match (service.code(), service.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        (None, Some(message)) => format!("service error: {message}"),
+        (None, None) => error_chain(whole),
+    }
+}
+
+/// `err` and each of its causes, by their `Display`, joined by `: ` (as `anyhow`'s `{:#}`
+/// does); a cause whose text the one before already ends with is left out.
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !line.is_empty() && !text.ends_with(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// What wishctl says when no credential provider of the chain found any credentials.

@@ -124,7 +124,7 @@ impl Intercept for NoBlindRetryOfCreates {
             return Ok(());
         };
         if answer_lost(error) {
-            let cause = aws_smithy_types::error::display::DisplayErrorContext(&*error).to_string();
+            let cause = crate::context::error_chain(&*error);
             *error = OrchestratorError::other(AnswerLost { operation, cause });
         }
         Ok(())

@@ -1,6 +1,7 @@
 //! [`DynamoStore`]: items in a DynamoDB table keyed by [`stack::TABLE_KEY`] (`id`, S). A `GET`
 //! page is one or more `Scan` calls from the cursor's id (`ExclusiveStartKey`) until the page is
-//! full; a `POST` is a conditional `PutItem` that never overwrites.
+//! full or [`DynamoStore::PAGE_TIME_BUDGET`] is spent; a `POST` is a conditional `PutItem` that
+//! never overwrites.
 //!
 //! The DynamoDB clients of `bootstrap` and of `wishctl dev` ([`DynamoStore::open_local`]) carry
 //! [`DynamoStore::timeout_config`]: without it the SDK waits for a stalled endpoint forever (it
@@ -8,7 +9,7 @@
 //! timeout instead of answering 503.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_config::timeout::TimeoutConfig;
@@ -36,6 +37,7 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     page_size: Option<i32>,
+    page_time_budget: Duration,
 }
 
 impl DynamoStore {
@@ -52,6 +54,16 @@ impl DynamoStore {
 
     /// The longest a TCP (and TLS) connection to DynamoDB may take to open.
     pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+    /// The longest one `GET` page may spend in `Scan` calls, all of them together. The function's
+    /// default timeout is 10 s (`stack::FunctionSettings`, `wishctl up --timeout`), and a page
+    /// may take many Scans (each up to [`Self::OPERATION_TIMEOUT`]): without a bound on the
+    /// whole, a slow but answering DynamoDB would push a `GET` past the function's timeout (a
+    /// bare 503 from API Gateway after 10 s, and a recycled instance) or hold a `wishctl dev`
+    /// request as long. 5 s leaves the other half of the default timeout for a cold start and
+    /// for encoding up to 5 MB of answer. When it runs out the page ends with the items read so
+    /// far and a cursor to continue; with no item read yet, the answer is a 503 to retry.
+    pub const PAGE_TIME_BUDGET: Duration = Duration::from_secs(5);
 
     /// The timeouts of every DynamoDB client the store builds: [`Self::CONNECT_TIMEOUT`],
     /// [`Self::ATTEMPT_TIMEOUT`] and [`Self::OPERATION_TIMEOUT`].
@@ -70,7 +82,14 @@ impl DynamoStore {
             client,
             table: table.into(),
             page_size: None,
+            page_time_budget: Self::PAGE_TIME_BUDGET,
         }
+    }
+
+    /// Replaces [`Self::PAGE_TIME_BUDGET`]; for tests of pages cut short by a slow DynamoDB.
+    pub fn with_page_time_budget(mut self, budget: Duration) -> Self {
+        self.page_time_budget = budget;
+        self
     }
 
     /// Caps the items per `Scan` page (DynamoDB's own cap is 1 MB); for tests of pagination.
@@ -179,6 +198,7 @@ impl DynamoStore {
 #[async_trait]
 impl Store for DynamoStore {
     async fn list_page(&self, request: &PageRequest) -> Result<Page, StoreError> {
+        let deadline = Instant::now() + self.page_time_budget;
         let mut page = PageBuilder::new(request);
         let mut start_key = request
             .after
@@ -192,15 +212,20 @@ impl Store for DynamoStore {
                 None if page.wanted() <= crate::page::MAX_LIMIT + 1 => Some(wanted),
                 None => None,
             };
-            let scanned = self
+            let scan = self
                 .client
                 .scan()
                 .table_name(&self.table)
                 .set_limit(limit)
                 .set_exclusive_start_key(start_key.clone())
-                .send()
-                .await
-                .map_err(|err| classify("scanning", &self.table, err))?;
+                .send();
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            // A Scan cut short reads nothing, so its items are neither lost nor sent twice: the
+            // cursor resumes after the last item of the Scans that completed.
+            let Ok(scanned) = tokio::time::timeout(remaining, scan).await else {
+                return self.out_of_time(page);
+            };
+            let scanned = scanned.map_err(|err| classify("scanning", &self.table, err))?;
             for raw in scanned.items() {
                 match item_from_attributes(raw) {
                     Some(item) => {
@@ -257,11 +282,43 @@ impl Store for DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// The page when its time budget ran out before it was full: the items read so far with a
+    /// cursor after the last one (more may follow: the scan did not reach its end), or, with
+    /// none read, an error the API answers with 503 (retry).
+    fn out_of_time(&self, page: PageBuilder) -> Result<Page, StoreError> {
+        let budget = self.page_time_budget;
+        match page.finish_early() {
+            Some(page) => {
+                tracing::warn!(
+                    table = %self.table,
+                    items = page.items.len(),
+                    budget_ms = budget.as_millis() as u64,
+                    "DynamoDB is slow: answering a partial page with a cursor"
+                );
+                Ok(page)
+            }
+            None => {
+                tracing::error!(
+                    table = %self.table,
+                    budget_ms = budget.as_millis() as u64,
+                    "DynamoDB is slow: no item read within the page's time budget"
+                );
+                Err(StoreError::Unavailable(format!(
+                    "scanning table {}: no item read within {} ms; retry",
+                    self.table,
+                    budget.as_millis()
+                )))
+            }
+        }
+    }
+}
+
 /// Throttling, capacity and transport failures are retryable (503); the rest are not (502).
 fn classify<E, R>(action: &str, table: &str, err: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let retryable = match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
@@ -283,7 +340,8 @@ where
             service.code().unwrap_or("unknown"),
             service.message().unwrap_or("no message")
         ),
-        None => aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string(),
+        // Never the SDK's `Debug` text (`DisplayErrorContext` appends it): the raw response.
+        None => error_chain(&err),
     };
     let message = format!("{action} table {table}: {detail}");
     tracing::error!(table, action, error = %detail, retryable, "DynamoDB call failed");
@@ -292,6 +350,21 @@ where
     } else {
         StoreError::Failed(message)
     }
+}
+
+/// `err` and its causes by their `Display`, joined by `: `.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !line.is_empty() && !text.ends_with(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn item_to_attributes(item: &Item) -> HashMap<String, AttributeValue> {
@@ -380,6 +453,14 @@ mod tests {
             stack::FunctionSettings::default().timeout_seconds,
         ));
         assert!(operation < function_timeout);
+    }
+
+    #[test]
+    fn a_page_spends_at_most_half_the_functions_default_timeout_scanning() {
+        let function_timeout = Duration::from_secs(u64::from(
+            stack::FunctionSettings::default().timeout_seconds,
+        ));
+        assert!(DynamoStore::PAGE_TIME_BUDGET * 2 <= function_timeout);
     }
 
     #[test]

@@ -116,6 +116,17 @@ impl PageBuilder {
         self.more
     }
 
+    /// Ends the page before it is full (the store ran out of time): the items taken so far and
+    /// a cursor after the last, since more items may follow; `None` when no item was taken.
+    /// The page after that cursor may be empty (the last page then has no cursor).
+    pub fn finish_early(self) -> Option<Page> {
+        let next_after = self.items.last().map(|item| item.id.clone())?;
+        Some(Page {
+            items: self.items,
+            next_after: Some(next_after),
+        })
+    }
+
     pub fn finish(self) -> Page {
         let next_after = if self.more {
             self.items.last().map(|item| item.id.clone())
@@ -206,6 +217,16 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_page_ended_early_resumes_after_its_last_item_and_an_empty_one_is_none() {
+        let mut page = PageBuilder::new(&PageRequest::first());
+        assert_eq!(PageBuilder::new(&PageRequest::first()).finish_early(), None);
+        assert!(page.offer(item("a", 1)) && page.offer(item("b", 1)));
+        let early = page.finish_early().expect("a page with items");
+        assert_eq!(early.items.len(), 2);
+        assert_eq!(early.next_after.as_deref(), Some("b"));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The DynamoDB store against a real DynamoDB wire endpoint (moto's server mode).
 
 use std::collections::HashSet;
+use std::time::Duration;
 
+use testkit::aws_proxy::{AwsProxy, ModelSettings};
 use testkit::moto::{MotoServer, MotoSession};
 use wishlist::{handle, ApiRequest, DynamoStore, Item, PageRequest, Store, StoreError};
 
@@ -161,4 +163,113 @@ async fn open_local_creates_the_table_once_on_a_local_endpoint() {
         .expect("reopen");
     assert!(!created);
     assert_eq!(again.list_items().await.expect("scan"), vec![item("local")]);
+}
+
+/// A store on `session`'s table whose DynamoDB answers every call `latency` late (the test
+/// proxy in front of moto), with scan pages of `page_size` items and a page time budget of
+/// `budget`. The proxy lives as long as the store is used.
+async fn slow_store(
+    session: &MotoSession,
+    latency: Duration,
+    page_size: i32,
+    budget: Duration,
+) -> (DynamoStore, AwsProxy) {
+    let proxy = AwsProxy::start(session.endpoint(), ModelSettings::latency_only(latency))
+        .await
+        .expect("proxy");
+    let config = session
+        .sdk_config()
+        .await
+        .into_builder()
+        .endpoint_url(proxy.endpoint())
+        .build();
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), TABLE)
+        .with_page_size(page_size)
+        .with_page_time_budget(budget);
+    (store, proxy)
+}
+
+#[tokio::test]
+async fn a_slow_dynamodb_gets_a_partial_page_with_a_cursor_and_nothing_is_lost_or_repeated() {
+    // GIVEN 20 items, scan pages of 2 items, a DynamoDB that answers each call at least 400 ms
+    // late, and a page time budget of 2 s: at most 4 Scans (8 items) fit one page
+    let session = MotoServer::shared().session().await;
+    let fast = store_with_table(&session).await;
+    for i in 0..20 {
+        fast.insert_new(&item(&format!("id-{i:02}")))
+            .await
+            .expect("put");
+    }
+    let (store, proxy) = slow_store(
+        &session,
+        Duration::from_millis(400),
+        2,
+        Duration::from_secs(2),
+    )
+    .await;
+
+    // WHEN a client asks for every item (no limit) and follows the cursors
+    let mut request = PageRequest::first();
+    let (mut seen, mut pages) = (Vec::new(), Vec::new());
+    for _ in 0..100 {
+        let page = match store.list_page(&request).await {
+            Ok(page) => page,
+            // a page with no item read in time (a very busy machine): the client retries
+            Err(StoreError::Unavailable(_)) => continue,
+            Err(err) => panic!("{err:?}"),
+        };
+        pages.push(page.items.len());
+        seen.extend(page.items.iter().map(|i| i.id.clone()));
+        match page.next_after {
+            Some(after) => request.after = Some(after),
+            None => break,
+        }
+    }
+
+    // THEN the first answer was a partial page with a cursor (the size budget alone would
+    // have taken all 20), and following the cursors gave every item exactly once
+    assert!(pages.len() > 1 && pages[0] < 20, "pages: {pages:?}");
+    assert!(pages[0] <= 8, "pages: {pages:?}");
+    let unique: HashSet<_> = seen.iter().cloned().collect();
+    assert_eq!((seen.len(), unique.len()), (20, 20), "{seen:?}");
+    assert!(
+        proxy.records().len() >= 10,
+        "every Scan went through the slow endpoint"
+    );
+}
+
+#[tokio::test]
+async fn a_dynamodb_too_slow_for_one_item_in_the_page_budget_is_a_503_saying_to_retry() {
+    // GIVEN items, and a DynamoDB that answers each call at least 500 ms late while a page
+    // may spend 100 ms
+    let session = MotoServer::shared().session().await;
+    let fast = store_with_table(&session).await;
+    fast.insert_new(&item("only")).await.expect("put");
+    let (store, _proxy) = slow_store(
+        &session,
+        Duration::from_millis(500),
+        2,
+        Duration::from_millis(100),
+    )
+    .await;
+
+    // WHEN a client GETs
+    let response = handle(
+        &store,
+        ApiRequest {
+            method: "GET".into(),
+            path: "/wish-list-service".into(),
+            ..ApiRequest::default()
+        },
+    )
+    .await;
+
+    // THEN the answer is a 503 JSON error saying to retry, not a hang or an empty list
+    assert_eq!(response.status, 503, "{}", response.body);
+    assert!(response.body.contains("retry"), "{}", response.body);
+    let err = store
+        .list_page(&PageRequest::first())
+        .await
+        .expect_err("no item in time");
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
 }

@@ -1,7 +1,9 @@
 //! The AWS retry settings every `wishctl` run starts from: `AWS_MAX_ATTEMPTS` /
 //! `AWS_RETRY_MODE` from the environment, then the profile's `max_attempts` / `retry_mode`, then
 //! wishctl's own (standard mode, `provision::MAX_ATTEMPTS`). Counted as attempts per call on an
-//! endpoint (the test proxy in front of moto) that throttles every call. And the attempt
+//! endpoint (the test proxy in front of moto) that throttles every call; the retry mode as every
+//! client holds it, read from wishctl's debug log (the adaptive mode's effect, a client-side
+//! rate limiter, shows only in timing). And the attempt
 //! timeouts: a short first attempt, longer retries, on an endpoint slower than the first.
 
 #![allow(clippy::unwrap_used)]
@@ -80,6 +82,67 @@ async fn retry_attempts_come_from_the_environment_then_the_profile_then_wishctl(
         [env_only, profile_only, both, neither],
         [2, 3, 2, provision::MAX_ATTEMPTS as usize]
     );
+}
+
+/// Runs `wishctl outputs` with the debug log of `provision` on and `env` set (and no other
+/// retry settings); returns the retry settings its AWS clients hold, as it logs them.
+fn logged_retry_settings(endpoint: &str, env: &[(&str, &str)]) -> String {
+    let mut run = command(endpoint, &["outputs", "--stack", "demo"]);
+    run.env_remove("AWS_MAX_ATTEMPTS")
+        .env_remove("AWS_RETRY_MODE")
+        .env("RUST_LOG", "provision=debug")
+        .env("AWS_CONFIG_FILE", "/nonexistent/wishctl-test/config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/wishctl-test/credentials",
+        );
+    for (key, value) in env {
+        run.env(key, value);
+    }
+    let output = run.output().unwrap();
+    let text = stderr(&output);
+    text.lines()
+        .find(|line| line.contains("AWS retry settings: "))
+        .unwrap_or_else(|| panic!("no retry settings logged:\n{text}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retry_mode_reaches_every_client_from_the_environment_then_the_profile() {
+    // GIVEN moto, and a profile that sets retry_mode = adaptive
+    let session = moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(&config, "[default]\nretry_mode = adaptive\n").unwrap();
+    let config = config.to_str().unwrap();
+    let endpoint = session.endpoint();
+
+    // WHEN wishctl runs with AWS_RETRY_MODE=adaptive, with the profile, with the profile and
+    // AWS_RETRY_MODE=standard, and with neither
+    let env_only = logged_retry_settings(endpoint, &[("AWS_RETRY_MODE", "adaptive")]);
+    let profile_only = logged_retry_settings(endpoint, &[("AWS_CONFIG_FILE", config)]);
+    let env_over_profile = logged_retry_settings(
+        endpoint,
+        &[("AWS_CONFIG_FILE", config), ("AWS_RETRY_MODE", "standard")],
+    );
+    let neither = logged_retry_settings(endpoint, &[]);
+
+    // THEN every client of every service holds the mode of highest precedence (the
+    // environment, then the profile, then wishctl's standard mode), with wishctl's attempts
+    for (logged, mode) in [
+        (&env_only, "adaptive"),
+        (&profile_only, "adaptive"),
+        (&env_over_profile, "standard"),
+        (&neither, "standard"),
+    ] {
+        for service in ["dynamodb", "iam", "lambda", "logs", "apigateway", "sts"] {
+            let expected = format!(
+                "{service}: {mode} mode, {} attempts",
+                provision::MAX_ATTEMPTS
+            );
+            assert!(logged.contains(&expected), "{expected} not in {logged}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,7 @@
 mod support;
 
 mod aws_settings;
+mod denied;
 mod deploy_flags;
 mod deploy_issuer;
 mod deploy_moto;
