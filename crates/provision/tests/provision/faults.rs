@@ -313,6 +313,8 @@ async fn an_update_in_progress_is_waited_out_before_the_next_update() {
                     .architectures(Architecture::Arm64)
                     .memory_size(256)
                     .timeout(10)
+                    // As `up` declares it: only the memory differs.
+                    .description("wish-list API (managed by wishctl)")
                     .role(format!(
                         "arn:aws:iam::{ACCOUNT}:role/wishctl/wishctl-demo-us-east-1-fn"
                     ))
