@@ -248,6 +248,7 @@ pub(crate) async fn down(
     }
     result
 }
+
 /// The stack read again under the lock (what an `up` that held it did meanwhile counts too),
 /// with every check of the first reading made again before anything is deleted.
 async fn read_again(
