@@ -6,6 +6,7 @@
 # and the InProgress wait, with the calls each `up` made.
 #
 #   bash bench/deploy/edit-loop.sh                  # RUNS=2 edits per build
+#   BUILDS=quick bash bench/deploy/edit-loop.sh     # --quick-build only (no fat-LTO build)
 #   EDIT_LOOP_DIR=/tmp/other bash bench/deploy/edit-loop.sh --profile dev
 #
 # The copy and its cargo target folder stay in EDIT_LOOP_DIR ($TMPDIR/wishctl-edit-loop): the

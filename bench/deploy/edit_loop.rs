@@ -12,7 +12,8 @@
 //! excepted).
 //!
 //! Run with `bash bench/deploy/edit-loop.sh` (`cargo bench -p deploy --bench edit_loop`).
-//! Environment: `RUNS` (edits per build profile, default 2), `EDIT_LOOP_DIR` (where the copy
+//! Environment: `RUNS` (edits per build profile, default 2), `BUILDS` (`quick,full` by default;
+//! `quick` measures `--quick-build` alone), `EDIT_LOOP_DIR` (where the copy
 //! and its own cargo target folder live, default `$TMPDIR/wishctl-edit-loop`: kept between
 //! runs, so only the first run builds the dependencies; a fresh folder builds them once for
 //! each profile, several minutes, before anything is measured).
@@ -280,8 +281,23 @@ async fn run() -> anyhow::Result<()> {
     let log = Log::attach(&proxy);
     eprintln!("model: {model:?}");
 
-    // Unmeasured: the first deploy, and the dependencies of both profiles built once.
-    for quick in [false, true] {
+    let builds: Vec<(bool, &'static str)> = [
+        (true, "quick", "`--quick-build` (lambda-quick)"),
+        (false, "full", "default (lambda)"),
+    ]
+    .into_iter()
+    .filter(|(_, name, _)| {
+        std::env::var("BUILDS")
+            .unwrap_or_else(|_| "quick,full".to_string())
+            .split(',')
+            .any(|b| b.trim() == *name)
+    })
+    .map(|(quick, _, label)| (quick, label))
+    .collect();
+    anyhow::ensure!(!builds.is_empty(), "BUILDS names neither quick nor full");
+
+    // Unmeasured: the first deploy, and the dependencies of each profile built once.
+    for &(quick, _) in builds.iter().rev() {
         std::fs::write(&lib, edited(&original, "warm-up")?)?;
         let up = wishctl_up(&copy, &target, &endpoint, quick)?;
         eprintln!(
@@ -298,10 +314,7 @@ async fn run() -> anyhow::Result<()> {
 
     let mut rounds = Vec::new();
     for run in 0..runs {
-        for (quick, profile) in [
-            (true, "`--quick-build` (lambda-quick)"),
-            (false, "default (lambda)"),
-        ] {
+        for &(quick, profile) in &builds {
             let mark = format!("{}-{run}", if quick { "quick" } else { "full" });
             let (old_code, _) = code_state(&endpoint).await?;
             let edit = Instant::now();
