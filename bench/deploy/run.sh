@@ -14,21 +14,25 @@
 #   LATENCY_MS=100 MODEL_SCALE=0.5 bash bench/deploy/run.sh
 #
 # Needs the repo's venv with moto[server] (scripts/setup.sh creates it). This script installs
-# into it what is missing: awscli, and cargo-lambda pinned below, from PyPI's prebuilt binary
-# wheel (a few seconds; building it from crates.io takes hundreds of crates). The moto server
+# into it what is missing, at the versions pinned below: awscli, and cargo-lambda from PyPI's
+# prebuilt binary wheel (a few seconds; building it from crates.io takes hundreds of crates),
+# awscli's version (the aws CLI 1.x prints `aws-cli/1.46.3 ...`) being what the script's waiter
+# timings depend on. The moto server
 # the benchmark starts loads AWS's managed IAM policies (MOTO_IAM_LOAD_MANAGED_POLICIES), which
 # `cargo lambda deploy` attaches to the role it creates.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 CARGO_LAMBDA_VERSION=1.9.2
+# The aws CLI the walkthrough script runs (also pinned in scripts/requirements-test.txt).
+AWSCLI_VERSION=1.46.3
 
 if [ ! -x .venv/bin/moto_server ]; then
     echo "no .venv with moto: run scripts/setup.sh first" >&2
     exit 1
 fi
-if [ ! -x .venv/bin/aws ]; then
-    .venv/bin/pip install --quiet awscli
+if ! .venv/bin/aws --version 2>&1 | grep -q "^aws-cli/$AWSCLI_VERSION "; then
+    .venv/bin/pip install --quiet "awscli==$AWSCLI_VERSION"
 fi
 if [ "${CARGO_LAMBDA_RUNS:-1}" != 0 ] &&
     ! .venv/bin/cargo-lambda lambda --version 2>/dev/null | grep -q "^cargo-lambda $CARGO_LAMBDA_VERSION "; then

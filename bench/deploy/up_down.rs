@@ -112,11 +112,14 @@ impl Step {
 ///
 /// - fresh up: one round of reads (is anything there?), `CreateRole`, then IAM propagation
 ///   (the first `CreateFunction` that can succeed completes when it ends), then `Pending`
-///   until the function is `Active` (the last poll answers at that moment). Beside it: the
+///   until the function is `Active` (the last poll answers at that moment), then
+///   `AddPermission` (AWS documents that API actions on a `Pending` function fail; the model
+///   refuses only updates, so it is AWS's documentation, not the proxy, that puts this round
+///   trip in the bound). Beside it: the
 ///   table (`CreateTable` + `CREATING`), the API chain (`CreateApi` -> authorizer / integration
 ///   -> routes: they only need the function's ARN, known from its name), and the role's policy
 ///   (`PutRolePolicy` needs the role, then propagates before the function's own DynamoDB calls
-///   are allowed): max(2L + propagation + pending, 2L + creating, 5L, 3L + policy propagation).
+///   are allowed): max(3L + propagation + pending, 2L + creating, 5L, 3L + policy propagation).
 /// - no-op up: `GetApis` -> `GetRoutes` -> `GetAuthorizer` (the authorizer is found through the
 ///   route): 3L.
 /// - code-only or config-only update: `GetFunction` -> the update -> `InProgress` until
@@ -127,7 +130,7 @@ impl Step {
 fn bound(step: Step, m: &ModelSettings) -> Duration {
     let l = m.latency;
     match step {
-        Step::Fresh => (l * 2 + m.iam_propagation + m.function_pending)
+        Step::Fresh => (l * 3 + m.iam_propagation + m.function_pending)
             .max(l * 2 + m.table_creating)
             .max(l * 5)
             .max(l * 3 + m.iam_policy_propagation),
@@ -993,7 +996,8 @@ async fn run() -> anyhow::Result<()> {
     }
 
     let mut rows = Vec::new();
-    let mut edit_loop_served = Vec::new();
+    // Per endpoint: whether the code-only `up` returned with the new zip serving, each run.
+    let mut edit_loop_served: Vec<(String, Vec<bool>)> = Vec::new();
     for (label, proxy) in &targets {
         let timeline = Timeline::attach(proxy);
         let target = Target {
@@ -1002,6 +1006,7 @@ async fn run() -> anyhow::Result<()> {
         };
         let settings = proxy.settings().clone();
         let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); Step::ALL.len()];
+        let mut served = Vec::new();
         for run in 0..runs {
             reset(moto, proxy, &timeline).await?;
             let steps = [
@@ -1025,7 +1030,7 @@ async fn run() -> anyhow::Result<()> {
                 }
                 if Step::ALL[i] == Step::Code {
                     let (code, status, _) = code_state(proxy, &function).await?;
-                    edit_loop_served.push(code != old_code && status == "Successful");
+                    served.push(code != old_code && status == "Successful");
                 }
                 line.push_str(&format!(
                     " {} {:.0} ms;",
@@ -1038,6 +1043,7 @@ async fn run() -> anyhow::Result<()> {
             // The next fresh up must not find the table still DELETING.
             tokio::time::sleep(settings.table_deleting).await;
         }
+        edit_loop_served.push((label.clone(), served));
         for (step, samples) in Step::ALL.iter().zip(samples) {
             rows.push(Row {
                 tool: "wishctl",
@@ -1212,11 +1218,13 @@ async fn run() -> anyhow::Result<()> {
     }
 
     print_tables(&rows, runs, &targets[1].0, &model);
-    println!(
-        "- edit loop: after the code-only `up` returned, the function served the new zip (CodeSha256 and LastUpdateStatus Successful) in {} of {} runs",
-        edit_loop_served.iter().filter(|s| **s).count(),
-        edit_loop_served.len()
-    );
+    for (label, served) in &edit_loop_served {
+        println!(
+            "- code-only update via {label}: when `up` returned, the function served the new zip (CodeSha256 and LastUpdateStatus Successful) in {} of {} runs",
+            served.iter().filter(|s| **s).count(),
+            served.len()
+        );
+    }
     Ok(())
 }
 
@@ -1431,9 +1439,13 @@ fn print_tables(rows: &[Row], runs: usize, modelled: &str, model: &ModelSettings
         println!("- fresh up under the model (done): wishctl {ours:.0} ms (the aws CLI script was not run)");
         return;
     }
+    // No tool finishes before the bound: the script's time over the bound is the most any
+    // tool can be faster than it under this model, whatever the target says.
+    let fresh_bound = bound(Step::Fresh, model).as_secs_f64() * 1000.0;
     println!(
-        "- fresh up under the model (done): wishctl {ours:.0} ms, aws CLI script {theirs:.0} ms: {:.1}x faster (target >= 5x); cargo lambda deploy of the role and function alone {} ms",
+        "- fresh up under the model (done): wishctl {ours:.0} ms, aws CLI script {theirs:.0} ms: {:.1}x faster (target >= 5x; attainable at most: script {theirs:.0} ms / bound {fresh_bound:.0} ms = {:.1}x); cargo lambda deploy of the role and function alone {} ms",
         theirs / ours,
+        theirs / fresh_bound,
         ms(peer)
     );
 }

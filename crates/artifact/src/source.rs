@@ -35,8 +35,13 @@ pub struct CodeRequest<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeSource {
     Explicit,
-    Built { checkout: PathBuf },
-    Carried { version: String },
+    Built {
+        checkout: PathBuf,
+        profile: BuildProfile,
+    },
+    Carried {
+        version: String,
+    },
 }
 
 /// The zip to deploy and where it came from.
@@ -52,10 +57,11 @@ impl fmt::Display for SelectedCode {
         let arch = a.arch.map(|a| a.to_string()).unwrap_or_default();
         match &self.source {
             CodeSource::Explicit => write!(f, "code: --artifact {}", a.path.display())?,
-            CodeSource::Built { checkout } => write!(
+            CodeSource::Built { checkout, profile } => write!(
                 f,
-                "code: built from the wishctl checkout at {}: {}",
+                "code: built from the wishctl checkout at {} (cargo profile {}): {}",
                 checkout.display(),
+                profile.cargo_profile(),
                 a.path.display()
             )?,
             CodeSource::Carried { version } => write!(
@@ -64,7 +70,21 @@ impl fmt::Display for SelectedCode {
                 a.path.display()
             )?,
         }
-        write!(f, " ({arch}, {} bytes, sha256 {})", a.size, a.sha256_base64)
+        write!(f, " ({arch}, {} bytes, sha256 {})", a.size, a.sha256_base64)?;
+        if let CodeSource::Built {
+            profile: BuildProfile::Release,
+            ..
+        } = &self.source
+        {
+            // The full build redoes whole-program optimisation after any edit (about 85 s on
+            // two cores, BENCHMARKS.md "The edit loop's build").
+            write!(
+                f,
+                "; editing the handler? `--quick-build` rebuilds in seconds instead of a minute or \
+                 more (no whole-program optimisation, a zip about 20% larger)"
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -98,6 +118,7 @@ pub fn select(
             artifact,
             source: CodeSource::Built {
                 checkout: root.clone(),
+                profile: request.build_profile,
             },
         });
     }
@@ -251,5 +272,35 @@ mod tests {
         .to_string();
         assert!(err.contains("for x86_64 only"), "{err}");
         assert!(err.contains("not inside a wishctl checkout"), "{err}");
+    }
+
+    #[test]
+    fn the_code_line_of_a_full_build_suggests_the_quick_build_for_the_edit_loop() {
+        let built = |profile| SelectedCode {
+            artifact: Artifact {
+                path: "/src/wishctl/dist/bootstrap-arm64.zip".into(),
+                sha256_base64: "abc=".into(),
+                size: 2_336_279,
+                arch: Some(Architecture::Arm64),
+            },
+            source: CodeSource::Built {
+                checkout: "/src/wishctl".into(),
+                profile,
+            },
+        };
+        let full = built(BuildProfile::Release).to_string();
+        assert!(
+            full.starts_with(
+                "code: built from the wishctl checkout at /src/wishctl (cargo profile lambda): "
+            ),
+            "{full}"
+        );
+        assert!(
+            full.contains("`--quick-build` rebuilds in seconds"),
+            "{full}"
+        );
+        let quick = built(BuildProfile::Quick).to_string();
+        assert!(quick.contains("(cargo profile lambda-quick)"), "{quick}");
+        assert!(!quick.contains("--quick-build"), "{quick}");
     }
 }

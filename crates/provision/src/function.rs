@@ -104,7 +104,7 @@ pub(crate) struct ObservedFunction {
 }
 
 /// The function's URL, if it has one (the unqualified function; `None` when there is none).
-async fn function_url(
+pub(crate) async fn function_url(
     lambda: &aws_sdk_lambda::Client,
     name: &str,
 ) -> anyhow::Result<Option<String>> {
@@ -120,6 +120,8 @@ async fn function_url(
     Ok(config.map(|c| c.function_url().to_string()))
 }
 
+/// Reads the function; its `url` and `other_statements` are left empty, for the caller to read
+/// beside each other ([`function_url`], the resource policy).
 pub(crate) async fn observe(
     lambda: &aws_sdk_lambda::Client,
     name: &str,
@@ -135,9 +137,8 @@ pub(crate) async fn observe(
     let config = output
         .configuration()
         .with_context(|| format!("GetFunction {name} returned no configuration"))?;
-    let url = function_url(lambda, name).await?;
     Ok(Some(ObservedFunction {
-        url,
+        url: None,
         other_statements: Vec::new(),
         arn: config
             .function_arn()

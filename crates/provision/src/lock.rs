@@ -457,20 +457,20 @@ pub(crate) async fn acquire(
             continue;
         }
         // Ours. Older generations (released markers, stale streams of crashed runs) are cleared
-        // (best effort); ours is now the highest, so generations keep growing.
-        for old in after.iter().filter(|s| s.generation < generation) {
-            let _ = logs
-                .delete_log_stream()
-                .log_group_name(group)
-                .log_stream_name(&old.name)
-                .send()
-                .await;
-        }
+        // by the holder's background task, off the caller's path (best effort: a stream left
+        // behind is cleared by the next holder); ours is now the highest, so generations keep
+        // growing.
+        let older: Vec<String> = after
+            .iter()
+            .filter(|s| s.generation < generation)
+            .map(|s| s.name.clone())
+            .collect();
         held_here().insert(name.clone());
-        let heartbeat = tokio::spawn(heartbeat(
+        let heartbeat = tokio::spawn(hold(
             logs.clone(),
             group.to_string(),
             name.clone(),
+            older,
             settings.heartbeat,
         ));
         return Ok(Acquired::Held(Lease {
@@ -492,11 +492,32 @@ fn jitter(poll: Duration) -> Duration {
     poll.mul_f64(share)
 }
 
-/// Writes one event every `every` until aborted, which moves the stream's `lastIngestionTime`.
-async fn heartbeat(
+/// The holder's background task, until aborted: deletes the `older` lock streams (all at once)
+/// beside the heartbeat.
+async fn hold(
     logs: aws_sdk_cloudwatchlogs::Client,
     group: String,
     stream: String,
+    older: Vec<String>,
+    every: Duration,
+) {
+    let clear = older.iter().map(|old| {
+        logs.delete_log_stream()
+            .log_group_name(&group)
+            .log_stream_name(old)
+            .send()
+    });
+    tokio::join!(
+        futures::future::join_all(clear),
+        heartbeat(&logs, &group, &stream, every)
+    );
+}
+
+/// Writes one event every `every` until aborted, which moves the stream's `lastIngestionTime`.
+async fn heartbeat(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    stream: &str,
     every: Duration,
 ) {
     loop {
@@ -514,8 +535,8 @@ async fn heartbeat(
         };
         let sent = logs
             .put_log_events()
-            .log_group_name(&group)
-            .log_stream_name(&stream)
+            .log_group_name(group)
+            .log_stream_name(stream)
             .log_events(event)
             .send()
             .await;

@@ -90,20 +90,30 @@ pub(crate) async fn observe(
     let region = region(ctx)?;
     let names = stack.resources(&region);
     let clients = &ctx.clients;
+    let everything = scope == Scope::Everything;
     let function_and_permission = async {
         let Some(mut found) = function::observe(&clients.lambda, &names.function).await? else {
             return Ok((None, None));
+        };
+        // Both by the function's name, side by side. `down` needs no URL: it goes with the
+        // function.
+        let url = async {
+            if everything {
+                function::function_url(&clients.lambda, &names.function).await
+            } else {
+                Ok(None)
+            }
         };
         let policy = permission::observe(
             &clients.lambda,
             &names.function,
             &names.permission_statement,
-        )
-        .await?;
+        );
+        let (url, policy) = tokio::try_join!(fork(url), fork(policy))?;
+        found.url = url;
         found.other_statements = policy.others;
         anyhow::Ok((Some(found), policy.ours))
     };
-    let everything = scope == Scope::Everything;
     let env = async {
         if everything {
             Env::discover(clients).await.map(Some)
@@ -115,7 +125,12 @@ pub(crate) async fn observe(
         fork(env),
         fork(table::observe(&clients.dynamodb, &names.table)),
         fork(log_group::observe(&clients.logs, &names.log_group)),
-        fork(role::observe(&clients.iam, &names.role, &names.role_policy)),
+        fork(role::observe(
+            &clients.iam,
+            &names.role,
+            &names.role_policy,
+            everything,
+        )),
         fork(function_and_permission),
         fork(api::observe(
             &clients.apigateway,

@@ -34,56 +34,66 @@ async fn attached_and_inline(
     iam: &aws_sdk_iam::Client,
     role: &str,
 ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
-    let managed_listing = || format!("listing the managed policies attached to role {role}");
-    let mut managed = Vec::new();
-    let mut pages = Pages::new(managed_listing);
-    let mut marker = None;
-    loop {
-        let page = iam
-            .list_attached_role_policies()
-            .role_name(role)
-            .set_marker(marker)
-            .send()
-            .await
-            .doing(managed_listing)?;
-        managed.extend(
-            page.attached_policies()
-                .iter()
-                .filter_map(|p| p.policy_arn().map(str::to_string)),
-        );
-        // IAM's marker only means "more" when the page says it is truncated.
-        marker = pages.next(page.marker().filter(|_| page.is_truncated()))?;
-        if marker.is_none() {
-            break;
+    // The two listings are independent: side by side, one round trip instead of two.
+    let managed = async {
+        let managed_listing = || format!("listing the managed policies attached to role {role}");
+        let mut managed = Vec::new();
+        let mut pages = Pages::new(managed_listing);
+        let mut marker = None;
+        loop {
+            let page = iam
+                .list_attached_role_policies()
+                .role_name(role)
+                .set_marker(marker)
+                .send()
+                .await
+                .doing(managed_listing)?;
+            managed.extend(
+                page.attached_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn().map(str::to_string)),
+            );
+            // IAM's marker only means "more" when the page says it is truncated.
+            marker = pages.next(page.marker().filter(|_| page.is_truncated()))?;
+            if marker.is_none() {
+                break;
+            }
         }
-    }
-    let inline_listing = || format!("listing the inline policies of role {role}");
-    let mut inline = Vec::new();
-    let mut pages = Pages::new(inline_listing);
-    let mut marker = None;
-    loop {
-        let page = iam
-            .list_role_policies()
-            .role_name(role)
-            .set_marker(marker)
-            .send()
-            .await
-            .doing(inline_listing)?;
-        inline.extend(page.policy_names().iter().cloned());
-        marker = pages.next(page.marker().filter(|_| page.is_truncated()))?;
-        if marker.is_none() {
-            break;
+        managed.sort();
+        anyhow::Ok(managed)
+    };
+    let inline = async {
+        let inline_listing = || format!("listing the inline policies of role {role}");
+        let mut inline = Vec::new();
+        let mut pages = Pages::new(inline_listing);
+        let mut marker = None;
+        loop {
+            let page = iam
+                .list_role_policies()
+                .role_name(role)
+                .set_marker(marker)
+                .send()
+                .await
+                .doing(inline_listing)?;
+            inline.extend(page.policy_names().iter().cloned());
+            marker = pages.next(page.marker().filter(|_| page.is_truncated()))?;
+            if marker.is_none() {
+                break;
+            }
         }
-    }
-    managed.sort();
-    inline.sort();
-    Ok((managed, inline))
+        inline.sort();
+        anyhow::Ok(inline)
+    };
+    tokio::try_join!(crate::calls::fork(managed), crate::calls::fork(inline))
 }
 
+/// Reads the role and the stack's inline policy; with `drift`, also what else is attached to
+/// it (`down` needs neither listing: a role that has more is emptied when it is deleted).
 pub(crate) async fn observe(
     iam: &aws_sdk_iam::Client,
     role: &str,
     policy_name: &str,
+    drift: bool,
 ) -> anyhow::Result<Option<ObservedRole>> {
     let Some(output) = found(iam.get_role().role_name(role).send().await, |e| {
         e.is_no_such_entity_exception()
@@ -116,10 +126,15 @@ pub(crate) async fn observe(
         .and_then(|o| parse_policy_document(o.policy_document()));
         anyhow::Ok(policy)
     };
-    let (policy, (managed_policies, inline)) = tokio::try_join!(
-        crate::calls::fork(policy),
-        crate::calls::fork(attached_and_inline(iam, role)),
-    )?;
+    let listings = async {
+        if drift {
+            attached_and_inline(iam, role).await
+        } else {
+            Ok((Vec::new(), Vec::new()))
+        }
+    };
+    let (policy, (managed_policies, inline)) =
+        tokio::try_join!(crate::calls::fork(policy), crate::calls::fork(listings),)?;
     Ok(Some(ObservedRole {
         arn: found_role.arn().to_string(),
         trust_policy,

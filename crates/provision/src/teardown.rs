@@ -195,13 +195,21 @@ impl DownCondition {
 /// `up`: a racing `up` either finishes first (then everything goes) or waits and then builds the
 /// stack again from nothing. The log group, which holds the lock, goes last.
 ///
-/// `condition` is checked on the first reading and again on the reading under the lock.
+/// The stack is read once, after a look at the lock ([`lock::peek`]) and before the lock is
+/// taken (a refusal then changes nothing at all). It is read again under the lock only when that
+/// reading may be out of date: when another run held or took the lock since the look (as `up`
+/// decides), or when `condition` must be checked again (`gc`: an `up --ttl` may have renewed
+/// the stack meanwhile without taking the lock).
 pub(crate) async fn down(
     ctx: &Ctx,
     stack: &StackName,
     data: DataPolicy,
     condition: DownCondition,
 ) -> anyhow::Result<Teardown> {
+    let group = stack.resources(&crate::observe::region(ctx)?).log_group;
+    // Before observing: a lock of exactly the next generation then proves that no `up` changed
+    // the stack after this reading began.
+    let before = lock::peek(ctx, &group).await?;
     let first = refusals(ctx, stack, data, condition).await?;
     if first.log_group.is_none() {
         return teardown(ctx, stack, data, first).await;
@@ -210,21 +218,18 @@ pub(crate) async fn down(
         Acquired::Held(lease) => Some(lease),
         Acquired::NoLogGroup => None,
     };
-    // What an `up` that held the lock did meanwhile counts too.
-    let observed = match observe(ctx, stack, Scope::Teardown).await {
-        Ok(observed) => observed,
-        Err(err) => {
-            if let Some(lease) = lease {
-                lease.release(ctx).await;
-            }
-            return Err(err);
-        }
+    let unchanged_since = lease
+        .as_ref()
+        .is_some_and(|lease| !before.busy && lease.generation == before.generation + 1);
+    let observed = if unchanged_since && condition == DownCondition::Always {
+        Ok(first)
+    } else {
+        refusals(ctx, stack, data, condition).await
     };
-    let result =
-        match ownership::check(&observed, stack).and_then(|()| condition.check(&observed, stack)) {
-            Ok(()) => teardown(ctx, stack, data, observed).await,
-            Err(err) => Err(err.into()),
-        };
+    let result = match observed {
+        Ok(observed) => teardown(ctx, stack, data, observed).await,
+        Err(err) => Err(err),
+    };
     if let Some(lease) = lease {
         let group_gone = result.as_ref().is_ok_and(|t| {
             t.removals
@@ -244,30 +249,48 @@ pub(crate) async fn down(
 /// that is not the stack's ([`ProvisionError::NotOwned`]), a `condition` that no longer holds,
 /// and a table with items that `data` does not say what to do with
 /// ([`ProvisionError::TableNotEmpty`]). `gc --dry-run` runs exactly this, so that it promises
-/// only what the real run does.
+/// only what the real run does; `down` runs it again under the lock when its first reading may
+/// be out of date.
 pub(crate) async fn refusals(
     ctx: &Ctx,
     stack: &StackName,
     data: DataPolicy,
     condition: DownCondition,
 ) -> anyhow::Result<Observed> {
-    let first = observe(ctx, stack, Scope::Teardown).await?;
-    ownership::check(&first, stack)?;
-    condition.check(&first, stack)?;
-    // Refuse before taking the lock: a refusal changes nothing at all.
-    if first.table.is_some()
+    let observed = observe(ctx, stack, Scope::Teardown).await?;
+    ownership::check(&observed, stack)?;
+    condition.check(&observed, stack)?;
+    refuse_if_not_empty(ctx, stack, &observed, data).await?;
+    Ok(observed)
+}
+
+/// Refuses, deleting nothing, when `data` keeps a table's items safe and the table holds some.
+async fn refuse_if_not_empty(
+    ctx: &Ctx,
+    stack: &StackName,
+    observed: &Observed,
+    data: DataPolicy,
+) -> anyhow::Result<()> {
+    let table = &observed.names.table;
+    if observed.table.is_some()
         && data == DataPolicy::RefuseIfNotEmpty
-        && table::holds_items(&ctx.clients.dynamodb, &first.names.table).await?
+        && table::holds_items(&ctx.clients.dynamodb, table).await?
     {
         return Err(ProvisionError::TableNotEmpty {
             stack: stack.to_string(),
-            table: first.names.table.clone(),
+            table: table.clone(),
         }
         .into());
     }
-    Ok(first)
+    Ok(())
 }
 
+/// Deletes what `observed` found, every delete that AWS lets run beside the others at once: the
+/// API (its routes, integration, authorizer and stage go with it), the function (its invoke
+/// permission first), the role (its policy first: IAM refuses to delete a role that has one),
+/// and with [`DataPolicy::Delete`] the table. A table whose items are kept safe goes only after
+/// all of them, behind its last emptiness check; the log group, which holds the stack's lock,
+/// goes last.
 async fn teardown(
     ctx: &Ctx,
     stack: &StackName,
@@ -276,18 +299,7 @@ async fn teardown(
 ) -> anyhow::Result<Teardown> {
     let names = observed.names.clone();
     let clients = &ctx.clients;
-    if observed.table.is_some()
-        && data == DataPolicy::RefuseIfNotEmpty
-        && table::holds_items(&clients.dynamodb, &names.table).await?
-    {
-        return Err(ProvisionError::TableNotEmpty {
-            stack: stack.to_string(),
-            table: names.table.clone(),
-        }
-        .into());
-    }
 
-    // 1. The API (routes, integration, authorizer and stage go with it) and the permission.
     let mut api_ids: Vec<String> = observed.apis.api.iter().map(|a| a.id.clone()).collect();
     api_ids.extend(observed.apis.duplicates.iter().cloned());
     let api_deletes = async {
@@ -312,69 +324,80 @@ async fn teardown(
         removals.extend(futures::future::join_all(deletes).await);
         removals
     };
-    let permission_delete = attempt(
-        ctx,
-        ResourceKind::Permission,
-        names.permission_statement.clone(),
-        observed.permission.is_some(),
-        permission::remove(
-            &clients.lambda,
-            &names.function,
-            &names.permission_statement,
-        ),
-    );
-    let (mut removals, permission) = tokio::join!(fork(api_deletes), fork(permission_delete));
-    removals.push(permission);
-
-    // 2. The function.
-    removals.push(
-        fork(attempt(
+    // The permission first: `DeleteFunction` takes it along, and a `RemovePermission` that came
+    // second would find it already gone.
+    let function_deletes = async {
+        let permission = attempt(
+            ctx,
+            ResourceKind::Permission,
+            names.permission_statement.clone(),
+            observed.permission.is_some(),
+            permission::remove(
+                &clients.lambda,
+                &names.function,
+                &names.permission_statement,
+            ),
+        )
+        .await;
+        let function = attempt(
             ctx,
             ResourceKind::Function,
             names.function.clone(),
             observed.function.is_some(),
             function::delete(&clients.lambda, &names.function),
-        ))
-        .await,
-    );
-
-    // 3. The function's role (policy first).
+        )
+        .await;
+        [permission, function]
+    };
     let has_policy = observed.role.as_ref().is_some_and(|r| r.policy.is_some());
-    removals.push(
-        fork(attempt(
+    let role_deletes = async {
+        let policy = attempt(
             ctx,
             ResourceKind::RolePolicy,
             names.role_policy.clone(),
             has_policy,
             role::delete_policy(&clients.iam, &names.role, &names.role_policy),
-        ))
-        .await,
-    );
-    removals.push(
-        fork(attempt(
+        )
+        .await;
+        let role = attempt(
             ctx,
             ResourceKind::Role,
             names.role.clone(),
             observed.role.is_some(),
             role::delete_role(&clients.iam, &names.role),
-        ))
-        .await,
+        )
+        .await;
+        [policy, role]
+    };
+    let has_table = observed.table.is_some();
+    // Deleted with its items, or kept: the table waits for nothing.
+    let table_now = async {
+        match data {
+            DataPolicy::RefuseIfNotEmpty => None,
+            DataPolicy::Delete | DataPolicy::Keep => {
+                Some(delete_table(ctx, stack, &names.table, data, has_table).await)
+            }
+        }
+    };
+    let (mut removals, function, role, table) = tokio::join!(
+        fork(api_deletes),
+        fork(function_deletes),
+        fork(role_deletes),
+        fork(table_now),
     );
+    removals.extend(function);
+    removals.extend(role);
 
-    // 4. The table, once every other delete has ended: its last emptiness check runs alone,
-    // right before DeleteTable.
-    removals.push(
-        fork(delete_table(
-            ctx,
-            stack,
-            &names.table,
-            data,
-            observed.table.is_some(),
-        ))
-        .await,
-    );
+    // The table whose items are kept safe, once every other delete has ended: its last
+    // emptiness check runs alone, right before DeleteTable, after everything that could write
+    // to it is gone.
+    let table = match table {
+        Some(table) => table,
+        None => fork(delete_table(ctx, stack, &names.table, data, has_table)).await,
+    };
+    removals.push(table);
 
-    // 5. The log group, which holds the stack's lock.
+    // The log group, which holds the stack's lock.
     removals.push(
         fork(attempt(
             ctx,

@@ -159,6 +159,8 @@ fn lambda_operation(method: &str, s: &[&str]) -> (String, Option<String>) {
         ("POST", [_, "functions", _, "policy"]) => "AddPermission",
         ("DELETE", [_, "functions", _, "policy", _]) => "RemovePermission",
         ("POST", [_, "functions", _, "invocations"]) => "Invoke",
+        ("GET", [_, "functions", _, "url"]) => "GetFunctionUrlConfig",
+        ("DELETE", [_, "functions", _, "url"]) => "DeleteFunctionUrlConfig",
         ("POST", [_, "tags", _]) => "TagResource",
         ("GET", [_, "tags", _]) => "ListTags",
         ("DELETE", [_, "tags", _]) => "UntagResource",
@@ -271,6 +273,10 @@ mod tests {
         );
         assert_eq!(code.operation, "UpdateFunctionCode");
         assert_eq!(code.resource.as_deref(), Some("f1"));
+        // A read, not a change (`up` checks for a function URL every time).
+        let url = lambda("GET", "/2021-10-31/functions/wishctl-x-api/url");
+        assert_eq!(url.operation, "GetFunctionUrlConfig");
+        assert!(!url.is_mutating());
         let apigw = |method, path| {
             AwsCall::identify(method, path, Some(&auth("apigateway")), None, b"").operation
         };

@@ -176,6 +176,8 @@ async fn inside_the_repository_up_builds_the_handler_from_the_checkout() {
         err.contains("code: built from the wishctl checkout"),
         "{err}"
     );
+    // AND, since that was the full build, the line points at the quick one for the edit loop
+    assert!(err.contains("`--quick-build` rebuilds in seconds"), "{err}");
     let built = artifact::inspect_zip(&repo.join("dist/bootstrap-x86_64.zip")).unwrap();
     assert_eq!(
         code_sha256(&session, "inst-repo").await.as_deref(),

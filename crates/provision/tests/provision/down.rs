@@ -685,3 +685,50 @@ fn assert_table_refused_with_delete_data(teardown: &provision::Teardown) {
     );
     assert_eq!(teardown.failures().len(), 1, "{teardown}");
 }
+
+#[tokio::test]
+async fn down_reads_the_stack_once_and_deletes_side_by_side_when_no_other_run_took_the_lock() {
+    // GIVEN a deployed stack that no other run is changing
+    let session = moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    provisioner(&session)
+        .await
+        .up(&spec("demo", &["a"], &[]), &code(dir.path(), b"v1"))
+        .await
+        .unwrap();
+
+    // WHEN down runs
+    let report = provisioner(&session)
+        .await
+        .down(&stack("demo"), DataPolicy::Delete)
+        .await
+        .unwrap();
+    assert!(report.teardown.failures().is_empty(), "{}", report.teardown);
+
+    // THEN it read each resource once: the lock it took is the generation right after the one
+    // it saw before reading, so no run changed the stack in between
+    let operations: Vec<&str> = report
+        .calls
+        .calls
+        .iter()
+        .map(|c| c.operation.as_str())
+        .collect();
+    for read in [
+        "DescribeTable",
+        "GetRole",
+        "GetFunction",
+        "GetApis",
+        "DescribeLogGroups",
+    ] {
+        let times = operations.iter().filter(|op| **op == read).count();
+        assert_eq!(times, 1, "{read} made {times} times: {operations:?}");
+    }
+    // AND its critical path is the look at the lock, the reads (a resource, then its tags or
+    // policy), the lock's list / create / list, the role's policy then the role (the API, the
+    // function and the table beside them), and the log group
+    assert!(
+        report.calls.critical_path <= 9,
+        "critical path {}: {operations:?}",
+        report.calls.critical_path
+    );
+}
