@@ -5,9 +5,10 @@
 //! `/aws/lambda/wishctl-`, `ListRoles` under the path `/wishctl/`, `GetApis`), narrowed on the
 //! names alone to those a stack with the requested prefix derives in this region (the patterns
 //! `wishctl policy` grants on), then each candidate's tags. Nothing is read about any other
-//! resource: a CI role scoped to a prefix may hold no permission on it. The tagging API would be one call, but it finds neither IAM roles
-//! nor HTTP APIs on every backend (DESIGN.md), and a run killed right after `CreateRole` leaves
-//! nothing else behind.
+//! resource: a CI role scoped to a prefix may hold no permission on it. The tagging API
+//! (`GetResources`) would be one call, but it does not find IAM roles or HTTP APIs on every
+//! backend (moto, our offline AWS, returns only tables, functions and log groups), and a run
+//! killed right after `CreateRole` leaves nothing else behind.
 //!
 //! A resource belongs to stack `NAME` only when it carries the tag `wishctl:stack=NAME` *and*
 //! has the name `stack` derives for `NAME`: anything else named like ours (a table someone made

@@ -39,7 +39,8 @@ fn wishctl(endpoint: &str, log: &Path, args: &[&str]) -> Output {
         .args(args)
         .env_remove("AWS_PROFILE")
         .env("WISHCTL_CALL_LOG", log)
-        // moto answers a few calls with 500 (DESIGN.md): do not spend the retry budget on them.
+        // moto answers a few calls with 500 (GetAuthorizers among them): do not spend the retry
+        // budget on them.
         .env("AWS_MAX_ATTEMPTS", "2");
     for (key, value) in testkit::moto::aws_env(endpoint) {
         command.env(key, value);

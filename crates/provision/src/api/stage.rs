@@ -153,7 +153,7 @@ pub(crate) async fn apply(
                     .await;
                 match tagged {
                     // Ownership and expiry are read from the API's own tags, never the stage's;
-                    // moto answers 404 to tagging a stage (DESIGN.md), which must not fail
+                    // moto, our offline AWS, answers 404 to tagging a stage, which must not fail
                     // `up --ttl` or `--tag`. It must not be reported as done either.
                     Err(err)
                         if err
