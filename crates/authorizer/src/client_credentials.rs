@@ -24,8 +24,7 @@ use url::Url;
 
 use crate::discovery::DiscoveryDocument;
 use crate::fetch::{
-    classify, error_chain, get_limited, is_loopback, read_limited, redirect_policy,
-    MAX_DISCOVERY_BYTES,
+    classify, get_limited, is_loopback, read_limited, redirect_policy, MAX_DISCOVERY_BYTES,
 };
 use crate::FetchError;
 
@@ -285,7 +284,7 @@ fn http_client(
         .build()
         .map_err(|err| ClientCredentialsError::Transport {
             url: issuer.to_string(),
-            reason: error_chain(&err),
+            reason: stack::error_chain(&err),
         })
 }
 

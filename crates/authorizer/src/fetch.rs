@@ -206,28 +206,14 @@ pub(crate) fn classify(url: &Url, millis: u128, err: &reqwest::Error) -> FetchEr
     } else if err.is_redirect() {
         FetchError::Redirect {
             url: url.to_string(),
-            reason: error_chain(err),
+            reason: stack::error_chain(err),
         }
     } else {
         FetchError::Transport {
             url: url.to_string(),
-            reason: error_chain(err),
+            reason: stack::error_chain(err),
         }
     }
-}
-
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

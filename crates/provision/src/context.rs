@@ -402,7 +402,7 @@ where
     };
     let message = match &err {
         SdkError::ServiceError(service) => service_error_text(service.err(), &err),
-        _ => error_chain(&err),
+        _ => stack::error_chain(&err),
     };
     // A lost answer (`idempotency`) is a dispatch failure that was deliberately not retried: its
     // own text says what happened and what to do; "after every retry" would be wrong.
@@ -423,24 +423,8 @@ fn service_error_text(
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_string(),
         (None, Some(message)) => format!("service error: {message}"),
-        (None, None) => error_chain(whole),
+        (None, None) => stack::error_chain(whole),
     }
-}
-
-/// `err` and each of its causes, by their `Display`, joined by `: ` (as `anyhow`'s `{:#}`
-/// does); a cause whose text the one before already ends with is left out.
-pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let line = cause.to_string();
-        if !line.is_empty() && !text.ends_with(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// What wishctl says when no credential provider of the chain found any credentials.

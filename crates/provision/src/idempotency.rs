@@ -124,7 +124,7 @@ impl Intercept for NoBlindRetryOfCreates {
             return Ok(());
         };
         if answer_lost(error) {
-            let cause = crate::context::error_chain(&*error);
+            let cause = stack::error_chain(&*error);
             *error = OrchestratorError::other(AnswerLost { operation, cause });
         }
         Ok(())

@@ -9,6 +9,7 @@
 mod arch;
 mod auth;
 mod error;
+mod error_text;
 mod iam;
 mod lifetime;
 mod names;
@@ -23,6 +24,7 @@ mod tags;
 pub use arch::Architecture;
 pub use auth::{AuthorizerSettings, Issuer, IDENTITY_SOURCE, MAX_AUDIENCES, MAX_SCOPES_PER_ROUTE};
 pub use error::SpecError;
+pub use error_text::error_chain;
 pub use iam::{access_policy, log_group_arn, table_arn, trust_policy, LAMBDA_SERVICE_PRINCIPAL};
 pub use lifetime::{
     parse_duration, Expiry, LifetimeError, Ttl, UtcTime, MAX_TTL, NO_EXPIRY, TAG_EXPIRES_AT,

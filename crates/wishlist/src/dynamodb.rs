@@ -341,7 +341,7 @@ where
             service.message().unwrap_or("no message")
         ),
         // Never the SDK's `Debug` text (`DisplayErrorContext` appends it): the raw response.
-        None => error_chain(&err),
+        None => stack::error_chain(&err),
     };
     let message = format!("{action} table {table}: {detail}");
     tracing::error!(table, action, error = %detail, retryable, "DynamoDB call failed");
@@ -350,21 +350,6 @@ where
     } else {
         StoreError::Failed(message)
     }
-}
-
-/// `err` and its causes by their `Display`, joined by `: `.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let line = cause.to_string();
-        if !line.is_empty() && !text.ends_with(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn item_to_attributes(item: &Item) -> HashMap<String, AttributeValue> {
